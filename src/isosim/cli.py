@@ -1,0 +1,164 @@
+"""The ``isosim`` command.
+
+PETSc options (single dash, e.g. ``-ts_type rosw -ts_rtol 1e-9 -log_view``) come after
+isosim's own arguments; they are handed to PETSc untouched. PETSc is initialised only
+after the command line and the deck have been checked, so a user mistake never costs an
+MPI/PETSc start-up or a traceback.
+"""
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import EXIT_OK, EXIT_USAGE, IsosimError
+
+EPILOG = """\
+PETSc options go last and are passed through, e.g.
+  isosim run input/xiong_fig1.toml -ts_type rosw -ts_rtol 1e-9 -log_view
+Under MPI:  mpirun -n 2 isosim run input/xiong_fig2_rate10.toml
+Exit codes: 0 done, 2 bad input (nothing run), 3 solver failure (last good state
+checkpointed), 4 file I/O failure, 75 stopped by SIGTERM/SIGUSR1 after a checkpoint
+(continue with 'isosim restart DIR').
+"""
+
+_PETSC_OPTION = re.compile(r"^-[A-Za-z_][\w-]*$")
+
+
+def split_petsc_options(argv):
+    """Split argv at the first PETSc-style option (one dash, a name of two or more letters)."""
+    for i, tok in enumerate(argv):
+        if _PETSC_OPTION.match(tok) and len(tok) > 2:
+            return argv[:i], argv[i:]
+    return argv, []
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="isosim", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Isotope fractionation by diffusion in rocks and melts, with PETSc TS "
+                    "(serial or under mpirun). Models: grain_exchange (mineral grains "
+                    "exchanging an element and its isotopes during cooling or heating).")
+    p.add_argument("--version", action="version", version=f"isosim {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def deck_args(sp):
+        sp.add_argument("deck", metavar="DECK.toml", help="input deck (TOML)")
+        sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a deck value, e.g. --set temperature.rate_C_per_Myr=100 "
+                             "--set phases.opx.beta=0.1 (repeatable; values are TOML)")
+
+    r = sub.add_parser("run", help="run a deck", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog=EPILOG, description="Validate DECK, integrate it, and write "
+                       "DIR/summary.json and DIR/results.h5 (DIR from --out, default runs/<deck name>). "
+                       "Checkpoints go to DIR/checkpoint.h5 periodically and on SIGTERM/SIGUSR1.")
+    deck_args(r)
+    r.add_argument("--out", metavar="DIR", help="output directory (default: runs/<deck name>)")
+    r.add_argument("--force", action="store_true", help="replace the results of an earlier run in DIR")
+    _run_options(r)
+
+    rs = sub.add_parser("restart", help="continue a run from its checkpoint",
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+                        description="Continue the run in DIR from its newest good checkpoint, on any "
+                        "number of ranks. DIR/deck.toml and the isosim version must match the checkpoint.")
+    rs.add_argument("run_dir", metavar="DIR")
+    _run_options(rs)
+
+    c = sub.add_parser("check", help="validate a deck without running it",
+                       description="Validate DECK (and --set overrides); print the resolved deck "
+                                   "with every default filled in, or the problems found.")
+    deck_args(c)
+    c.add_argument("--quiet", action="store_true", help="print nothing when the deck is valid")
+    return p
+
+
+def _run_options(sp):
+    sp.add_argument("--progress", type=float, default=10.0, metavar="SECONDS",
+                    help="seconds between progress lines on rank 0 (0: none; default 10)")
+    sp.add_argument("--checkpoint-seconds", type=float, metavar="S",
+                    help="checkpoint every S seconds of wall time (overrides checkpoint.every_seconds)")
+    sp.add_argument("--checkpoint-steps", type=int, metavar="N",
+                    help="checkpoint every N time steps (overrides checkpoint.every_steps)")
+
+
+def _checkpoint_overrides(args):
+    out = []
+    if getattr(args, "checkpoint_seconds", None) is not None:
+        out.append(f"checkpoint.every_seconds={args.checkpoint_seconds!r}")
+    if getattr(args, "checkpoint_steps", None) is not None:
+        out.append(f"checkpoint.every_steps={args.checkpoint_steps}")
+    return out
+
+
+def _init_petsc(options):
+    from mpi4py import MPI  # noqa: F401  (MPI first, so PETSc joins the same world)
+    import petsc4py
+    petsc4py.init([sys.argv[0]] + list(options))
+    return MPI.COMM_WORLD
+
+
+def main(argv=None):
+    """Entry point of the ``isosim`` command; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    own, petsc_options = split_petsc_options(argv)
+    parser = build_parser()
+    args = parser.parse_args(own)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    rank = 0
+    try:
+        if args.command == "check":
+            from .deck import load_deck, to_toml
+            deck = load_deck(args.deck, args.set)
+            if not args.quiet:
+                print(f"# {args.deck}: valid ({deck['model']}); resolved deck:\n")
+                print(to_toml(deck), end="")
+            return EXIT_OK
+        if args.command == "run":
+            from .deck import load_deck
+            deck = load_deck(args.deck, args.set + _checkpoint_overrides(args))
+            comm = _init_petsc(petsc_options)
+            rank = comm.rank
+            from .runner import run_deck
+            out = Path(args.out) if args.out else Path("runs") / Path(args.deck).stem
+            summary = run_deck(deck, out, comm, force=args.force, petsc_options=petsc_options,
+                               progress_seconds=args.progress)
+            _report(summary, out, rank)
+            return EXIT_OK
+        if args.command == "restart":
+            from .runner import read_restart_meta
+            _, ck = read_restart_meta(args.run_dir)
+            if _checkpoint_overrides(args):
+                raise IsosimError("error: checkpoint intervals of a restart come from DIR/deck.toml; "
+                                  "they cannot be changed without changing the deck")
+            options = list(ck["meta"]["petsc_options"]) + petsc_options
+            comm = _init_petsc(options)
+            rank = comm.rank
+            from .runner import restart_run
+            summary = restart_run(args.run_dir, ck, comm, petsc_options=options,
+                                  progress_seconds=args.progress)
+            _report(summary, Path(args.run_dir), rank)
+            return EXIT_OK
+    except IsosimError as exc:
+        if rank == 0:
+            print(str(exc), file=sys.stderr, flush=True)
+        return exc.exit_code
+    return EXIT_USAGE
+
+
+def _report(summary, out, rank):
+    if rank != 0:
+        return
+    for i, m in enumerate(summary["members"]):
+        tag = f"member {i}: " if len(summary["members"]) > 1 else ""
+        print(f"[isosim] {tag}Delta({m['isotopes']}) {m['pair'][0]}-{m['pair'][1]} = "
+              f"{m['Delta_permil']:.4f} permil at T = {m['T_C']:.1f} °C; "
+              f"T_app (closure) = {m['T_apparent_C']:.1f} °C")
+    print(f"[isosim] wrote {out / 'summary.json'} and {out / 'results.h5'} "
+          f"({summary['wall_time_s']:.1f} s on {summary['ranks']} rank(s))", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""Reading, overriding and validating input decks.
+
+``load_deck`` is the one entry point: it reads the TOML file, applies ``--set``
+overrides, validates against the model's schema and cross-field rules, and returns the
+resolved deck (every default filled in). Nothing is computed before this succeeds.
+"""
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python < 3.11
+    import tomli as tomllib
+
+from ..errors import DeckError
+from . import grain_exchange
+
+#: model name -> schema module (with ``SCHEMA`` and ``cross_check(deck) -> problems``)
+MODELS = {
+    "grain_exchange": grain_exchange,
+}
+
+
+def parse_override(text):
+    """Split ``key.sub=value`` and parse the value as TOML (a bare word is a string).
+
+    Returns
+    -------
+    (list of str, object)
+    """
+    if "=" not in text:
+        raise ValueError(f"--set {text!r}: expected KEY=VALUE, e.g. temperature.rate_C_per_Myr=100")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise ValueError(f"--set {text!r}: the key {key!r} is not a dotted name such as phases.opx.beta")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key.split("."), value
+
+
+def apply_overrides(raw, overrides, problems):
+    """Apply ``--set`` overrides to the raw deck (in place), recording problems."""
+    for text in overrides:
+        try:
+            parts, value = parse_override(text)
+        except ValueError as exc:
+            problems.append(str(exc))
+            continue
+        node = raw
+        for i, part in enumerate(parts[:-1]):
+            nxt = node.setdefault(part, {})
+            if not isinstance(nxt, dict):
+                problems.append(f"--set {text}: {'.'.join(parts[:i + 1])} is a value, not a table")
+                break
+            node = nxt
+        else:
+            node[parts[-1]] = value
+
+
+def read_toml(path):
+    """Read a TOML file, turning every failure into a :class:`DeckError`."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DeckError(path, ["the file does not exist"]) from None
+    except IsADirectoryError:
+        raise DeckError(path, ["this is a directory; expected a TOML input deck"]) from None
+    except OSError as exc:
+        raise DeckError(path, [f"cannot be read: {exc.strerror}"]) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DeckError(path, [f"byte {exc.start} is not UTF-8; expected a UTF-8 text file"]) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DeckError(path, [f"not valid TOML: {exc}"]) from None
+
+
+def validate(raw, path="<deck>"):
+    """Validate a raw deck dict; return the resolved deck or raise :class:`DeckError`."""
+    problems = []
+    model = raw.get("model")
+    if model not in MODELS:
+        choices = ", ".join(repr(m) for m in MODELS)
+        shown = "missing" if model is None else f"= {model!r}"
+        raise DeckError(path, [f"model {shown}: expected one of {choices}"])
+    module = MODELS[model]
+    deck = module.SCHEMA.validate("", raw, problems)
+    if not problems:
+        problems.extend(module.cross_check(deck))
+    if problems:
+        raise DeckError(path, problems)
+    return deck
+
+
+def load_deck(path, overrides=()):
+    """Read, override and validate a deck.
+
+    Parameters
+    ----------
+    path : str or Path
+    overrides : sequence of str
+        ``KEY=VALUE`` strings from ``--set``.
+
+    Returns
+    -------
+    dict
+        The resolved deck.
+    """
+    raw = read_toml(path)
+    problems = []
+    apply_overrides(raw, overrides, problems)
+    if problems:
+        raise DeckError(path, problems)
+    return validate(raw, path)
+
+
+def deck_digest(deck):
+    """A stable SHA-256 of a resolved deck, stored in checkpoints to refuse mismatches."""
+    text = json.dumps(deck, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def to_toml(deck):
+    """Write a resolved deck back as TOML text (tables after scalars, as TOML requires)."""
+    lines = []
+
+    def value(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return json.dumps(v, ensure_ascii=False)
+        if isinstance(v, float):
+            return repr(v) if v == v else "nan"
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return str(v)
+
+    def emit(table, prefix):
+        scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
+        subs = {k: v for k, v in table.items() if isinstance(v, dict)}
+        if prefix and (scalars or not subs):
+            lines.append(f"\n[{prefix}]")
+        for k, v in scalars.items():
+            if v is not None:
+                lines.append(f"{_key(k)} = {value(v)}")
+        for k, v in subs.items():
+            emit(v, f"{prefix}.{_key(k)}" if prefix else _key(k))
+
+    emit(copy.deepcopy(deck), "")
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _key(k):
+    return k if k.replace("_", "").replace("-", "").isalnum() and k.isascii() else json.dumps(k)

@@ -1,0 +1,74 @@
+"""Exceptions that end a run with a message instead of a traceback, and their exit codes.
+
+The command line catches these (and only these) and prints their message; anything
+else is a bug in isosim and keeps its traceback.
+"""
+
+#: The run finished.
+EXIT_OK = 0
+#: The user's input (deck, command line, data file) is wrong: nothing was computed.
+EXIT_USAGE = 2
+#: The time integrator failed; the last good state was checkpointed.
+EXIT_SOLVER = 3
+#: Reading or writing a file failed (disk full, permissions, corrupt checkpoint).
+EXIT_IO = 4
+#: Stopped on SIGTERM/SIGUSR1 after writing a checkpoint; ``isosim restart`` continues.
+#: 75 is EX_TEMPFAIL of sysexits.h ("try again later"): the SLURM templates requeue on it.
+EXIT_CHECKPOINTED = 75
+
+
+class IsosimError(Exception):
+    """An error that is reported to the user as a message and an exit code."""
+
+    exit_code = EXIT_USAGE
+
+
+class DeckError(IsosimError):
+    """An input deck or a command-line override is invalid.
+
+    Parameters
+    ----------
+    path : str
+        The deck file the problem is in.
+    problems : list of str
+        One line per mistake, each naming the key, the value and what was expected.
+    """
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, path, problems):
+        self.path = str(path)
+        self.problems = list(problems)
+        n = len(self.problems)
+        head = f"error: input deck {self.path} has {n} problem{'s' if n != 1 else ''}; nothing was run:"
+        super().__init__("\n".join([head] + [f"  - {p}" for p in self.problems]))
+
+
+class UsageError(IsosimError):
+    """A command-line mistake (missing file, existing output directory, ...)."""
+
+    exit_code = EXIT_USAGE
+
+
+class RestartError(IsosimError):
+    """A restart was refused (missing or mismatched checkpoint)."""
+
+    exit_code = EXIT_USAGE
+
+
+class CheckpointIOError(IsosimError):
+    """A checkpoint or output file could not be written or read."""
+
+    exit_code = EXIT_IO
+
+
+class SolverFailure(IsosimError):
+    """The time integrator could not continue."""
+
+    exit_code = EXIT_SOLVER
+
+
+class Checkpointed(IsosimError):
+    """The run stopped on a signal after writing a checkpoint."""
+
+    exit_code = EXIT_CHECKPOINTED

@@ -1,0 +1,377 @@
+"""The grain-exchange problem: spherical grains exchanging isotopes through a grain boundary.
+
+Unknowns, on the normalised clock tau = t / duration of each member:
+
+- c[n, j, i]: concentration of isotope n in cell i of grain class j, divided by the bulk-rock
+  concentration of that isotope (so every isotope is O(1) and delta = 1000 (c_h/c_ref - 1));
+- b[n, m]: grain-boundary concentration of isotope n in ensemble member m.
+
+Residuals (the IFunction, F(tau, u, u') = 0):
+
+    grain cell:  c' - kappa_j (L c)_i                      kappa_j = duration D_j^n(T) / R_j^2
+    boundary:    [v_b > 0] b' + s_m sum_j w_j (K_j b - c_j,rim),
+                 w_j = phi_j kappa_j rim,  s_m = 1/v_b if v_b > 0 else 1
+
+The boundary row is the mass balance (paper eq. 12): with v_b = 0 it is the algebraic
+constraint that the net flux into the grains vanishes (an index-1 DAE).
+
+Parallel layout: each rank holds a contiguous range of classes (see
+:func:`isosim.parallel.split_classes`) and the boundary unknowns of the members whose first
+class it holds. Members whose classes span ranks exchange their boundary values and flux
+sums with one allreduce per evaluation.
+"""
+
+import numpy as np
+
+from ..discretization.bordered import BorderedTridiagonal
+from ..discretization.spherical import SphereGrid
+from ..parallel import split_classes
+from ..physics import grain_exchange as phys
+from ..physics.constants import ZERO_C
+from ..physics.paths import path_from_deck
+
+
+class Member:
+    """One rock (one deck) resolved into per-class arrays."""
+
+    def __init__(self, deck):
+        self.deck = deck
+        iso = deck["isotopes"]
+        self.isotopes = list(iso["names"])
+        self.masses = np.array(iso["masses_amu"])
+        ref = iso["reference"] or self.isotopes[0]
+        self.ref = self.isotopes.index(ref)
+        self.path = path_from_deck(deck["temperature"])
+        self.v_b = deck["grain_boundary"]["volume_fraction"]
+        self.phases = list(deck["phases"])
+        self.host = next(p for p, v in deck["phases"].items() if v["host"])
+        pair = deck["output"]["pair"] or [next(p for p in self.phases if p != self.host), self.host]
+        self.pair = [self.phases.index(p) for p in pair]
+        niso = len(self.isotopes)
+        rows = []
+        for k, (name, ph) in enumerate(deck["phases"].items()):
+            offs = ph["lnK_offset_K2"] or [0.0] * niso
+            rows.append(dict(phase=k, phi=ph["modal_fraction"], radius_m=ph["radius_mm"] * 1e-3,
+                             D0=ph["D0_m2_s"], E=ph["E_kJ_mol"] * 1e3, beta=ph["beta"],
+                             A=ph["lnK_A"], B=ph["lnK_B"], C=ph["lnK_C"], offsets=offs))
+        self.classes = rows
+        self.lnK_coeffs = np.array([[deck["phases"][p][k] for k in ("lnK_A", "lnK_B", "lnK_C")]
+                                    for p in self.phases])
+
+
+class GrainExchangeProblem:
+    """A batch of grain-exchange members distributed over ``comm``.
+
+    Parameters
+    ----------
+    decks : list of dict
+        Resolved decks; they must share isotopes, phases and grid.
+    comm : mpi4py communicator
+
+    Notes
+    -----
+    Construction is collective only in that every rank computes the same layout.
+    """
+
+    name = "grain_exchange"
+    #: the equations are linear in the unknowns: TS uses a single exact linear solve per stage
+    linear = True
+    #: the TS clock is the normalised time tau in [0, 1]
+    end_time = 1.0
+
+    def __init__(self, decks, comm):
+        self.comm = comm
+        self.members = [Member(d) for d in decks]
+        first = self.members[0]
+        self.isotopes = first.isotopes
+        self.phases = first.phases
+        self.niso = len(self.isotopes)
+        grid = decks[0]["grid"]
+        self.grid = SphereGrid(grid["cells"], grid["stretch"])
+        self.n = self.grid.cells
+        for m in self.members[1:]:
+            if m.isotopes != first.isotopes or m.phases != first.phases:
+                raise ValueError("ensemble members must share isotopes and phases")
+
+        # ---- global class table ------------------------------------------------------
+        cls = [(mi, c) for mi, m in enumerate(self.members) for c in m.classes]
+        self.ncls_global = len(cls)
+        self.nmem = len(self.members)
+        member_of_class = np.array([mi for mi, _ in cls])
+        starts = split_classes(member_of_class, comm.size)
+        self.class_starts = starts
+        c0, c1 = starts[comm.rank], starts[comm.rank + 1]
+        local = cls[c0:c1]
+        self.ncls = len(local)
+        mem_of_local = np.array([mi for mi, _ in local], dtype=int)
+        self.mem_local = np.unique(mem_of_local)
+        self.cls_mem = np.searchsorted(self.mem_local, mem_of_local)
+        owner = np.searchsorted(starts, np.searchsorted(member_of_class, np.arange(self.nmem)),
+                                side="right") - 1
+        self.owner = owner
+        self.own_members = np.flatnonzero(owner == comm.rank)
+        self.own_in_local = np.searchsorted(self.mem_local, self.own_members)
+        ranks_of_member = [set(np.searchsorted(starts, np.flatnonzero(member_of_class == m),
+                                               side="right") - 1) for m in range(self.nmem)]
+        self.split_members = np.array([m for m in range(self.nmem) if len(ranks_of_member[m]) > 1],
+                                      dtype=int)
+        is_split = np.isin(self.mem_local, self.split_members)
+        self.split_local = np.flatnonzero(is_split)                     # positions in mem_local
+        self.split_slot = np.searchsorted(self.split_members, self.mem_local[is_split])
+
+        # ---- per-class parameters (local) --------------------------------------------
+        def col(key):
+            return np.array([c[key] for _, c in local], dtype=float)
+
+        self.phi = col("phi")
+        self.radius = col("radius_m")
+        self.D0, self.E, self.beta = col("D0"), col("E"), col("beta")
+        self.A, self.B, self.C = col("A"), col("B"), col("C")
+        self.phase_of_class = np.array([c["phase"] for _, c in local], dtype=int)
+        self.offsets = np.array([c["offsets"] for _, c in local], dtype=float).T.reshape(self.niso, self.ncls)
+        masses = np.array([self.members[m].masses for m in mem_of_local]).T.reshape(self.niso, self.ncls)
+        refm = np.array([self.members[m].masses[self.members[m].ref] for m in mem_of_local])
+        self.mass_factor = (refm[None, :] / masses) ** self.beta[None, :]     # (niso, ncls)
+        self.duration = np.array([self.members[m].path.duration_s for m in mem_of_local])
+        self.v_b = np.array([self.members[m].v_b for m in self.mem_local])
+        self.row_scale = np.where(self.v_b > 0, 1.0 / np.where(self.v_b > 0, self.v_b, 1.0), 1.0)
+        self.nmem_local = self.mem_local.size
+        self.nblocks = self.niso * self.ncls
+        self.group = (np.arange(self.niso)[:, None] * self.nmem_local + self.cls_mem[None, :]).ravel()
+        self.ngroups = self.niso * self.nmem_local
+        self.local_size = self.nblocks * self.n + self.niso * self.own_members.size
+        self.global_size = self.niso * (self.ncls_global * self.n + self.nmem)
+        self.algebraic = bool(np.all(self.v_b == 0)) if self.v_b.size else True
+        self._factors = None
+
+    # ------------------------------------------------------------------ coefficients
+    def temperature_K(self, tau, members):
+        """Temperature of the given members at normalised time ``tau``."""
+        return np.array([self.members[m].path.T_K(tau) for m in members], dtype=float)
+
+    def coefficients(self, tau):
+        """kappa (niso, ncls), K (niso, ncls), K of every local member's boundary = 1."""
+        T = self.temperature_K(tau, self.mem_local)[self.cls_mem]
+        D = phys.diffusivity(T, self.D0, self.E, 0.0, 1.0, 1.0)
+        kappa = self.duration * D / self.radius**2 * self.mass_factor
+        K = np.exp(phys.ln_partition(T, self.A, self.B, self.C, self.offsets))
+        return kappa, K
+
+    # ------------------------------------------------------------------ state layout
+    def split(self, u):
+        """Views (grains (niso, ncls, n), owned boundary (niso, nown)) of a local array."""
+        g = u[: self.nblocks * self.n].reshape(self.niso, self.ncls, self.n)
+        b = u[self.nblocks * self.n:].reshape(self.niso, self.own_members.size)
+        return g, b
+
+    def _reduce_split(self, local_vals):
+        """Complete per-(isotope, local member) sums for members spread over ranks.
+
+        ``local_vals`` (niso, nmem_local) holds this rank's partial sums (or, for boundary
+        values, the owner's value and zeros elsewhere); returns the full sums. Collective.
+        """
+        if self.split_members.size == 0:
+            return local_vals
+        buf = np.zeros((self.niso, self.split_members.size))
+        buf[:, self.split_slot] = local_vals[:, self.split_local]
+        from mpi4py import MPI
+        self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+        out = local_vals.copy()
+        out[:, self.split_local] = buf[:, self.split_slot]
+        return out
+
+    def boundary_values(self, b_owned):
+        """Boundary concentration of every local member (niso, nmem_local). Collective."""
+        full = np.zeros((self.niso, self.nmem_local))
+        full[:, self.own_in_local] = b_owned
+        return self._reduce_split(full)
+
+    # ------------------------------------------------------------------ TS callbacks
+    def initial_state(self, u):
+        """Equilibrium at the start temperature, every grain uniform (paper eqs 2–6)."""
+        kappa, K = self.coefficients(0.0)
+        phiK = np.zeros((self.niso, self.nmem_local))
+        for n in range(self.niso):
+            phiK[n] = np.bincount(self.cls_mem, self.phi * K[n], minlength=self.nmem_local)
+        phiK = self._reduce_split(phiK)
+        b = 1.0 / (phiK + self.v_b[None, :])
+        g, bo = self.split(u)
+        g[:] = (K * b[:, self.cls_mem])[:, :, None]
+        bo[:] = b[:, self.own_in_local]
+
+    def ifunction(self, tau, u, udot, f):
+        """Residual F(tau, u, u') on local arrays. Collective (split members)."""
+        kappa, K = self.coefficients(tau)
+        g, bo = self.split(u)
+        gd, bd = self.split(udot)
+        fg, fb = self.split(f)
+        bfull = self.boundary_values(bo)
+        rim_value = K * bfull[:, self.cls_mem]                   # (niso, ncls)
+        up, lo = self.grid.up, self.grid.lo
+        lap = np.empty_like(g)
+        lap[..., :-1] = up[:-1] * (g[..., 1:] - g[..., :-1])
+        lap[..., -1] = up[-1] * (rim_value - g[..., -1])
+        lap[..., 1:] += lo[1:] * (g[..., :-1] - g[..., 1:])
+        fg[:] = gd - kappa[..., None] * lap
+        flux = self.phi * kappa * self.grid.rim * (rim_value - g[..., -1])   # into each grain
+        sums = np.stack([np.bincount(self.cls_mem, flux[n], minlength=self.nmem_local)
+                         for n in range(self.niso)]) if self.ncls else np.zeros((self.niso, self.nmem_local))
+        sums = self._reduce_split(sums) * self.row_scale[None, :]
+        own = self.own_in_local
+        fb[:] = sums[:, own] + np.where(self.v_b[own] > 0, 1.0, 0.0)[None, :] * bd
+
+    def ijacobian(self, tau, u, shift):
+        """Factor J = shift dF/du' + dF/du exactly (bordered block elimination)."""
+        kappa, K = self.coefficients(tau)
+        up, lo = self.grid.up, self.grid.lo
+        kap = kappa.reshape(-1, 1)
+        diag = shift + kap * (up + lo)[None, :]
+        lower = -kap * lo[None, :]
+        upper = -kap * up[None, :]
+        border_col = (-kappa * up[-1] * K).ravel()
+        w = (self.phi * kappa * self.grid.rim * self.row_scale[self.cls_mem]).ravel()
+        self._factors = BorderedTridiagonal(lower, diag, upper, border_col, -w, self.group, self.ngroups)
+        wk = np.bincount(self.group, w * K.ravel(), minlength=self.ngroups).reshape(self.niso, -1)
+        self._border_diag_partial = wk
+        self._border_shift = np.where(self.v_b > 0, shift, 0.0)
+        self._jac = (kappa, K, shift)
+
+    def jacobian_mult(self, x, y):
+        """y = J x with the last factored Jacobian (for Krylov methods and tests). Collective."""
+        kappa, K, shift = self._jac
+        g, bo = self.split(x)
+        yg, yb = self.split(y)
+        bfull = self.boundary_values(bo)
+        up, lo = self.grid.up, self.grid.lo
+        lap = np.empty_like(g)
+        lap[..., :-1] = up[:-1] * (g[..., 1:] - g[..., :-1])
+        lap[..., -1] = up[-1] * (K * bfull[:, self.cls_mem] - g[..., -1])
+        lap[..., 1:] += lo[1:] * (g[..., :-1] - g[..., 1:])
+        yg[:] = shift * g - kappa[..., None] * lap
+        flux = self.phi * kappa * self.grid.rim * (K * bfull[:, self.cls_mem] - g[..., -1])
+        sums = np.stack([np.bincount(self.cls_mem, flux[n], minlength=self.nmem_local)
+                         for n in range(self.niso)]) if self.ncls else np.zeros((self.niso, self.nmem_local))
+        sums = self._reduce_split(sums) * self.row_scale[None, :]
+        own = self.own_in_local
+        yb[:] = sums[:, own] + self._border_shift[own][None, :] * bo
+
+    def solve_jacobian(self, rhs, x):
+        """x = J^-1 rhs exactly, O(N). Collective (split members)."""
+        fac = self._factors
+        rg, rb = self.split(rhs)
+        xg, xb = self.split(x)
+        w, cf, cz = fac.partial_schur(rg.reshape(self.nblocks, self.n))
+        cf = cf.reshape(self.niso, self.nmem_local)
+        cz = cz.reshape(self.niso, self.nmem_local)
+        d = self._border_diag_partial.copy()
+        g = np.zeros((self.niso, self.nmem_local))
+        own = self.own_in_local
+        g[:, own] = rb
+        # owners add the border's own terms once; the allreduce completes the sums
+        d_own = np.zeros_like(d)
+        d_own[:, own] = self._border_shift[own][None, :]
+        packed = np.concatenate([g - cf, d - cz + d_own], axis=1) if self.nmem_local else np.zeros((self.niso, 0))
+        num = self._reduce_split(packed[:, :self.nmem_local])
+        den = self._reduce_split(packed[:, self.nmem_local:])
+        y = num / den
+        xg[:] = fac.back_substitute(w, y.ravel()).reshape(self.niso, self.ncls, self.n)
+        xb[:] = y[:, own]
+
+    # ------------------------------------------------------------------ diagnostics
+    def phase_means(self, u):
+        """Volume-weighted mean concentration of each isotope in each phase of each member.
+
+        Returns an array (niso, nmem, nphase) on every rank. Collective.
+        """
+        g, _ = self.split(u)
+        nph = len(self.phases)
+        acc = np.zeros((2, self.niso, self.nmem, nph))
+        mem_global = self.mem_local[self.cls_mem]
+        key = mem_global * nph + self.phase_of_class
+        means = self.grid.mean(g) if self.ncls else np.zeros((self.niso, 0))
+        for n in range(self.niso):
+            acc[0, n] = np.bincount(key, self.phi * means[n], minlength=self.nmem * nph).reshape(self.nmem, nph)
+            acc[1, n] = np.bincount(key, self.phi, minlength=self.nmem * nph).reshape(self.nmem, nph)
+        from mpi4py import MPI
+        if self.comm.size > 1:
+            self.comm.Allreduce(MPI.IN_PLACE, acc, op=MPI.SUM)
+        return acc[0] / acc[1]
+
+    def inventory(self, u):
+        """Total of each isotope per member, sum_j phi_j <c_j> + v_b b (niso, nmem). Collective."""
+        g, bo = self.split(u)
+        tot = np.zeros((self.niso, self.nmem))
+        mem_global = self.mem_local[self.cls_mem]
+        means = self.grid.mean(g) if self.ncls else np.zeros((self.niso, 0))
+        for n in range(self.niso):
+            tot[n] = np.bincount(mem_global, self.phi * means[n], minlength=self.nmem)
+        vb_own = np.array([self.members[m].v_b for m in self.own_members])
+        tot[:, self.own_members] += vb_own[None, :] * bo
+        from mpi4py import MPI
+        if self.comm.size > 1:
+            self.comm.Allreduce(MPI.IN_PLACE, tot, op=MPI.SUM)
+        return tot
+
+    def headline(self, tau, u):
+        """Delta (permil), T_app (degC) and T (degC) of every member at ``tau``. Collective.
+
+        Returns
+        -------
+        dict of ndarray
+            ``Delta_permil`` (nmem, niso) with 0 for the reference isotope,
+            ``T_apparent_C`` (nmem,), ``T_C`` (nmem,), ``phase_means`` (niso, nmem, nphase).
+        """
+        means = self.phase_means(u)
+        out_delta = np.zeros((self.nmem, self.niso))
+        tapp = np.zeros(self.nmem)
+        T = np.zeros(self.nmem)
+        for mi, m in enumerate(self.members):
+            p1, p2 = m.pair
+            ratio = means[:, mi, p1] / means[:, mi, p2]
+            out_delta[mi] = 1000.0 * (np.log(ratio) - np.log(ratio[m.ref]))
+            A, B, C = m.lnK_coeffs[p1] - m.lnK_coeffs[p2]
+            tapp[mi] = phys.apparent_temperature(np.log(ratio[m.ref]), A, B, C,
+                                                 m.path.T_K(0.0)) - ZERO_C
+            T[mi] = m.path.T_C(tau)
+        return {"Delta_permil": out_delta, "T_apparent_C": tapp, "T_C": T, "phase_means": means}
+
+    def equilibrium_delta(self, T_C, member=0):
+        """Equilibrium Delta (permil) of the member's pair at ``T_C``, per isotope."""
+        m = self.members[member]
+        T = np.asarray(T_C, dtype=float) + ZERO_C
+        lnk = []
+        for p in m.pair:
+            ph = m.deck["phases"][self.phases[p]]
+            offs = np.array(ph["lnK_offset_K2"] or [0.0] * self.niso)
+            lnk.append(offs / T**2)
+        d = 1000.0 * (lnk[0] - lnk[1])
+        return d - d[m.ref]
+
+    # ------------------------------------------------------------------ state I/O
+    def gather_state(self, u):
+        """Collect the state in rank-independent order on rank 0. Collective.
+
+        Returns ``{"grains": (niso, ncls_global, n), "boundary": (niso, nmem)}`` on rank 0,
+        None elsewhere.
+        """
+        g, bo = self.split(u)
+        parts = self.comm.gather((g.copy(), bo.copy(), self.own_members), root=0)
+        if self.comm.rank != 0:
+            return None
+        grains = np.concatenate([p[0] for p in parts], axis=1)
+        boundary = np.zeros((self.niso, self.nmem))
+        for _, b, owned in parts:
+            boundary[:, owned] = b
+        return {"grains": grains, "boundary": boundary}
+
+    def scatter_state(self, state, u):
+        """Inverse of :meth:`gather_state`: fill the local array from rank 0's ``state``.
+
+        Works for any number of ranks, whatever the rank count that wrote ``state``.
+        Collective.
+        """
+        state = self.comm.bcast(state, root=0)
+        g, bo = self.split(u)
+        c0, c1 = self.class_starts[self.comm.rank], self.class_starts[self.comm.rank + 1]
+        g[:] = state["grains"][:, c0:c1]
+        bo[:] = state["boundary"][:, self.own_members]

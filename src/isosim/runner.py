@@ -1,0 +1,224 @@
+"""Running a deck and restarting a run: the glue between decks, models, the driver and files.
+
+Every function here is collective over ``comm``: errors found on rank 0 (an existing output
+directory, a bad checkpoint) are broadcast so that all ranks stop together, never hang.
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import h5py
+
+from . import __version__
+from .deck import deck_digest, to_toml, validate
+from .deck.load import read_toml
+from .errors import CheckpointIOError, IsosimError, RestartError, UsageError
+from .io.atomic import atomic_path, write_text
+from .io.checkpoint import latest_good_checkpoint, write_checkpoint
+from .models import REGISTRY
+
+#: Files isosim writes in a run directory (``--force`` removes exactly these).
+RUN_FILES = ("deck.toml", "summary.json", "results.h5", "checkpoint.h5", "checkpoint.prev.h5", "run.json")
+
+
+def collective(comm, fn):
+    """Run ``fn`` on rank 0 only and re-raise any IsosimError on every rank."""
+    err, result = None, None
+    if comm.rank == 0:
+        try:
+            result = fn()
+        except IsosimError as exc:
+            err = exc
+    err, result = comm.bcast((err, result), root=0)
+    if err is not None:
+        raise err
+    return result
+
+
+def prepare_run_dir(run_dir, force):
+    """Create the run directory; refuse to overwrite an earlier run without ``force``."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"error: output path {run_dir} exists and is not a directory")
+    existing = [f for f in RUN_FILES if (run_dir / f).exists()]
+    if existing and not force:
+        raise UsageError(
+            f"error: output directory {run_dir} already holds a run ({', '.join(existing)}); "
+            "nothing was overwritten. Use --force to replace it, --out for another directory, "
+            f"or 'isosim restart {run_dir}' to continue it.")
+    for f in existing:
+        (run_dir / f).unlink()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"error: cannot create output directory {run_dir}: {exc.strerror}") from None
+    return run_dir
+
+
+class Run:
+    """One run of one deck in one directory.
+
+    Parameters
+    ----------
+    deck : dict
+        Resolved deck.
+    run_dir : Path
+    comm : mpi4py communicator
+    petsc_options : list of str
+        The PETSc options in force (recorded for restarts).
+    progress_seconds : float
+    """
+
+    def __init__(self, deck, run_dir, comm, petsc_options=(), progress_seconds=10.0, log=print):
+        self.deck = deck
+        self.run_dir = Path(run_dir)
+        self.comm = comm
+        self.petsc_options = list(petsc_options)
+        self.progress_seconds = progress_seconds
+        self.log = log if comm.rank == 0 else (lambda *a, **k: None)
+        problem_cls, recorder_cls = REGISTRY[deck["model"]]
+        self.problem = problem_cls([deck], comm)
+        self.recorder = recorder_cls(self.problem)
+        self.deck_toml = to_toml(deck)
+        self.digest = deck_digest(deck)
+        self.wall_start = time.monotonic()
+
+    def _write_checkpoint(self, driver):
+        state = driver.gather()
+        ts = driver.ts
+        meta = {"isosim_version": __version__, "model": self.deck["model"], "deck_digest": self.digest,
+                "time": ts.getTime(), "step": ts.getStepNumber(), "dt": ts.getTimeStep(),
+                "nranks": self.comm.size, "petsc_options": self.petsc_options}
+
+        def write():
+            write_checkpoint(self.run_dir / "checkpoint.h5", meta=meta, deck_toml=self.deck_toml,
+                             state=state, outputs=self.recorder.state())
+
+        collective(self.comm, write)
+
+    def execute(self, checkpoint=None):
+        """Integrate (from ``checkpoint`` if given) and write the results. Collective."""
+        from .solver.driver import Driver
+        from .solver.signals import StopRequest
+
+        if checkpoint is None:
+            collective(self.comm, lambda: (write_text(self.run_dir / "deck.toml", self.deck_toml),
+                                           write_text(self.run_dir / "run.json", json.dumps(
+                                               {"isosim_version": __version__,
+                                                "petsc_options": self.petsc_options,
+                                                "command": sys.argv}, indent=1))))
+        with StopRequest() as stop:
+            driver = Driver(self.problem, self.recorder, self.deck["solver"], self.deck["checkpoint"],
+                            write_checkpoint=self._write_checkpoint,
+                            progress_seconds=self.progress_seconds, stop_request=stop, log=self.log)
+            try:
+                if checkpoint is not None:
+                    driver.restore(checkpoint)
+                self.log(f"[isosim] {self.deck['model']}: {self.problem.global_size} unknowns on "
+                         f"{self.comm.size} rank(s); TS {driver.ts.getType()}; output in {self.run_dir}",
+                         flush=True)
+                driver.run(restarted=checkpoint is not None)
+                self.steps = driver.ts.getStepNumber()
+            finally:
+                driver.destroy()
+        self.wall_time = time.monotonic() - self.wall_start
+        collective(self.comm, self._write_results)
+        return self.summary
+
+    def _write_results(self):
+        headline = self.recorder.headline()
+        summary = {
+            "isosim_version": __version__,
+            "model": self.deck["model"],
+            "title": self.deck.get("title", ""),
+            "status": "complete",
+            "ranks": self.comm.size,
+            "wall_time_s": round(self.wall_time, 3),
+            "steps": self.steps,
+            "petsc_options": self.petsc_options,
+            "results": headline[0] if len(headline) == 1 else None,
+            "members": headline,
+            "deck": self.deck,
+        }
+        try:
+            with atomic_path(self.run_dir / "results.h5") as tmp:
+                with h5py.File(tmp, "w") as h5:
+                    h5.attrs["isosim_version"] = __version__
+                    h5.attrs["model"] = self.deck["model"]
+                    h5.attrs["deck"] = self.deck_toml
+                    self.recorder.write_results(h5)
+            write_text(self.run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
+        except OSError as exc:
+            raise CheckpointIOError(f"error: could not write results in {self.run_dir}: {exc}") from None
+        self.summary = summary
+        return summary
+
+
+def run_deck(deck, run_dir, comm, *, force=False, petsc_options=(), progress_seconds=10.0, log=print):
+    """Run a resolved deck into ``run_dir``. Collective. Returns the summary dict."""
+    run_dir = collective(comm, lambda: prepare_run_dir(run_dir, force))
+    run = Run(deck, run_dir, comm, petsc_options, progress_seconds, log)
+    return run.execute()
+
+
+def read_restart_meta(run_dir):
+    """The checkpoint to restart from and its metadata (rank 0's view). No PETSc needed."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RestartError(f"error: {run_dir} is not a run directory")
+    if (run_dir / "summary.json").exists() and not (run_dir / "checkpoint.h5").exists():
+        raise RestartError(f"error: the run in {run_dir} is complete (summary.json exists); nothing to restart")
+    path, ck = latest_good_checkpoint(run_dir, say=lambda m: print(m, file=sys.stderr))
+    return path, ck
+
+
+def check_restart(run_dir, ck):
+    """Refuse a restart whose deck or version differs from the checkpoint's. Returns the deck."""
+    deck_path = Path(run_dir) / "deck.toml"
+    deck = validate(read_toml(deck_path), deck_path)
+    meta = ck["meta"]
+    if meta["isosim_version"] != __version__:
+        raise RestartError(
+            f"error: the checkpoint in {run_dir} was written by isosim {meta['isosim_version']}, "
+            f"this is isosim {__version__}; results would not be reproducible, so the restart is "
+            "refused. Install the matching version, or start a new run.")
+    if deck_digest(deck) != meta["deck_digest"]:
+        original = validate(_loads(ck["deck_toml"]), "checkpoint")
+        changed = sorted(_diff_keys(original, deck))
+        raise RestartError(
+            f"error: {deck_path} differs from the deck the checkpoint was written with "
+            f"(changed: {', '.join(changed) or 'formatting only'}); the restart is refused. Undo the "
+            "change, or start a new run with the new deck.")
+    return deck
+
+
+def _loads(text):
+    try:
+        import tomllib
+    except ModuleNotFoundError:
+        import tomli as tomllib
+    return tomllib.loads(text)
+
+
+def _diff_keys(a, b, prefix=""):
+    keys = set(a) | set(b)
+    out = []
+    for k in keys:
+        full = f"{prefix}{k}"
+        va, vb = a.get(k), b.get(k)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += _diff_keys(va, vb, full + ".")
+        elif va != vb:
+            out.append(full)
+    return out
+
+
+def restart_run(run_dir, ck, comm, *, petsc_options=(), progress_seconds=10.0, log=print):
+    """Continue the run in ``run_dir`` from checkpoint ``ck``. Collective."""
+    deck = collective(comm, lambda: check_restart(run_dir, ck))
+    run = Run(deck, run_dir, comm, petsc_options, progress_seconds, log)
+    log(f"[isosim] restarting from step {ck['meta']['step']} (written on {ck['meta']['nranks']} "
+        f"rank(s)) at {run.recorder.describe(ck['meta']['time'])}") if comm.rank == 0 else None
+    return run.execute(checkpoint=ck)

@@ -1,0 +1,1 @@
+"""The one PETSc TS driver used by every model (monitors, outputs, checkpoints, signals)."""

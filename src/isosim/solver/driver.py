@@ -1,0 +1,259 @@
+"""The one PETSc TS driver used by every model.
+
+A *problem* supplies numpy-level callbacks (see :class:`isosim.models.grain_exchange.
+GrainExchangeProblem`): ``local_size``, ``global_size``, ``algebraic``, ``initial_state``,
+``ifunction``, ``ijacobian``, ``jacobian_mult``, ``solve_jacobian``, ``gather_state``,
+``scatter_state``. A *recorder* says when outputs are due (``output_times``), records them
+(``record``), describes the clock for progress lines (``describe``) and round-trips its
+recordings through checkpoints (``state`` / ``load_state``).
+
+The driver owns the TS: Python IFunction/IJacobian, a MATPYTHON Jacobian with an exact
+PCPYTHON solve (the problem's O(N) bordered elimination), tolerances from the deck,
+PETSc command-line options on top (``-ts_type``, ``-ts_rtol``, ``-log_view``, ...).
+
+Outputs land exactly on their times: each output time is a ``TSSolve`` with
+``MATCHSTEP``, never an interpolation. Checkpoints are written only at such solve
+boundaries too (a due checkpoint ends the current solve early), so that a restarted run
+takes exactly the same steps as an uninterrupted one: bitwise with one-step methods.
+"""
+
+import time
+
+import numpy as np
+from petsc4py import PETSc
+
+from ..errors import Checkpointed, SolverFailure
+
+
+class _JacobianShell:
+    """MATPYTHON context: y = J x from the problem's last Jacobian."""
+
+    def __init__(self, problem):
+        self.problem = problem
+
+    def mult(self, mat, x, y):
+        with y as ya:
+            self.problem.jacobian_mult(x.getArray(readonly=True), ya)
+
+
+class _ExactSolvePC:
+    """PCPYTHON context: the problem's exact solve with its last Jacobian."""
+
+    def __init__(self, problem):
+        self.problem = problem
+
+    def setUp(self, pc):
+        pass
+
+    def apply(self, pc, x, y):
+        with y as ya:
+            self.problem.solve_jacobian(x.getArray(readonly=True), ya)
+
+
+class Driver:
+    """Integrates a problem with PETSc TS, recording outputs and writing checkpoints.
+
+    Parameters
+    ----------
+    problem, recorder : objects
+        See the module docstring.
+    solver : dict
+        The deck's ``[solver]`` table.
+    checkpoint : dict
+        The deck's ``[checkpoint]`` table (``every_seconds``, ``every_steps``).
+    write_checkpoint : callable(driver) or None
+        Called on every rank when a checkpoint is due (collective).
+    progress_seconds : float
+        Interval of rank-0 progress lines (0: none).
+    stop_request : StopRequest or None
+        Signal flag checked after each step.
+    """
+
+    def __init__(self, problem, recorder, solver, checkpoint, *, write_checkpoint=None,
+                 progress_seconds=10.0, stop_request=None, options_prefix=None, log=print):
+        self.problem = problem
+        self.recorder = recorder
+        self.comm = problem.comm
+        self.checkpoint_cfg = checkpoint
+        self.write_checkpoint = write_checkpoint
+        self.progress_seconds = progress_seconds
+        self.stop_request = stop_request
+        self.log = log if self.comm.rank == 0 else (lambda *a, **k: None)
+        pcomm = PETSc.Comm(self.comm)
+
+        self.u = PETSc.Vec().createMPI((problem.local_size, problem.global_size), comm=pcomm)
+        self.f = self.u.duplicate()
+        self.last_good = self.u.duplicate()
+        n = (problem.local_size, problem.global_size)
+        self.J = PETSc.Mat().createPython((n, n), context=_JacobianShell(problem), comm=pcomm)
+        self.J.setUp()
+
+        ts = PETSc.TS().create(comm=pcomm)
+        if options_prefix:
+            ts.setOptionsPrefix(options_prefix)
+        ts.setProblemType(PETSc.TS.ProblemType.LINEAR if getattr(problem, "linear", False)
+                          else PETSc.TS.ProblemType.NONLINEAR)
+        ts.setType(solver["ts_type"])
+        ts.setEquationType(PETSc.TS.EquationType.DAE_IMPLICIT_INDEX1 if problem.algebraic
+                           else PETSc.TS.EquationType.ODE_IMPLICIT)
+        ts.setIFunction(self._ifunction, self.f)
+        ts.setIJacobian(self._ijacobian, self.J, self.J)
+        ts.setTolerances(rtol=solver["rtol"], atol=solver["atol"])
+        ts.setTime(0.0)
+        ts.setMaxTime(problem.end_time)
+        ts.setTimeStep(solver["initial_dt"] * problem.end_time)
+        ts.setMaxSteps(solver["max_steps"])
+        ts.setExactFinalTime(PETSc.TS.ExactFinalTime.MATCHSTEP)
+        ts.setErrorIfStepFails(False)
+        ts.setMaxSNESFailures(-1)
+        snes = ts.getSNES()
+        ksp = snes.getKSP()
+        ksp.setType(PETSc.KSP.Type.PREONLY)
+        pc = ksp.getPC()
+        pc.setType(PETSc.PC.Type.PYTHON)
+        pc.setPythonContext(_ExactSolvePC(problem))
+        ts.setPostStep(self._poststep)
+        ts.setFromOptions()
+        self.ts = ts
+
+        self._wall_start = time.monotonic()
+        self._last_ckpt_wall = self._wall_start
+        self._last_progress = self._wall_start
+        self._solve_again = False
+        self._stop_signal = ""
+        self._tau_at_start = 0.0
+        self.checkpoints_written = 0
+
+    # ------------------------------------------------------------------ callbacks
+    def _ifunction(self, ts, t, u, udot, f):
+        with f as fa:
+            self.problem.ifunction(t, u.getArray(readonly=True), udot.getArray(readonly=True), fa)
+
+    def _ijacobian(self, ts, t, u, udot, shift, J, P):
+        self.problem.ijacobian(t, u.getArray(readonly=True), shift)
+        J.assemble()
+
+    def _poststep(self, ts):
+        self.last_good_time = ts.getTime()
+        self.last_good_step = ts.getStepNumber()
+        self.last_good_dt = ts.getTimeStep()
+        ts.getSolution().copy(self.last_good)
+        now = time.monotonic()
+        cfg = self.checkpoint_cfg
+        due = 0
+        if self.write_checkpoint is not None:
+            if cfg["every_steps"] and self.last_good_step % cfg["every_steps"] == 0:
+                due = 1
+            if cfg["every_seconds"] and now - self._last_ckpt_wall >= cfg["every_seconds"]:
+                due = 1
+        sig = self.stop_request.signum if self.stop_request else 0
+        flags = np.array([due, sig], dtype=np.int64)
+        if self.comm.size > 1:  # every rank must take the same decision at the same step
+            from mpi4py import MPI
+            self.comm.Allreduce(MPI.IN_PLACE, flags, op=MPI.MAX)
+        if flags[1]:
+            self._stop_signal = self.stop_request.name if self.stop_request and self.stop_request.signum \
+                else "a signal on another rank"
+        if flags[0] or flags[1]:
+            # end this TSSolve here: the checkpoint sits on a solve boundary (see module doc)
+            self._solve_again = True
+            ts.setConvergedReason(PETSc.TS.ConvergedReason.CONVERGED_USER)
+        if now - self._last_progress >= self.progress_seconds > 0:
+            self._last_progress = now
+            self._progress(ts)
+
+    def _progress(self, ts):
+        tau = ts.getTime()
+        elapsed = time.monotonic() - self._wall_start
+        done = (tau - self._tau_at_start) / max(self.problem.end_time - self._tau_at_start, 1e-300)
+        left = elapsed * (1 - done) / done if done > 0 else float("nan")
+        self.log(f"[isosim] {100 * tau / self.problem.end_time:5.1f}% | {self.recorder.describe(tau)} | "
+                 f"step {ts.getStepNumber()} | dt {self.recorder.describe_dt(ts.getTimeStep())} | "
+                 f"elapsed {_hms(elapsed)} | left ~{_hms(left)}", flush=True)
+
+    # ------------------------------------------------------------------ state
+    def restore(self, checkpoint):
+        """Continue from a checkpoint read by :func:`isosim.io.checkpoint.read_checkpoint`."""
+        meta = checkpoint["meta"]
+        with self.u as ua:
+            self.problem.scatter_state(checkpoint["state"], ua)
+        self.ts.setTime(meta["time"])
+        self.ts.setStepNumber(meta["step"])
+        self.ts.setTimeStep(meta["dt"])
+        self.recorder.load_state(checkpoint["outputs"])
+        self._tau_at_start = meta["time"]
+
+    def gather(self, vec=None):
+        """The state on rank 0 in rank-independent order (collective)."""
+        return self.problem.gather_state((vec or self.u).getArray(readonly=True))
+
+    # ------------------------------------------------------------------ run
+    def run(self, restarted=False):
+        """Integrate to the end, recording outputs. Collective.
+
+        Raises
+        ------
+        Checkpointed
+            A stop signal arrived; a checkpoint was written.
+        SolverFailure
+            The integrator failed; the last good state was checkpointed.
+        """
+        ts, u = self.ts, self.u
+        if not restarted:
+            with u as ua:
+                self.problem.initial_state(ua)
+            self.recorder.record(0.0, u.getArray(readonly=True))
+        u.copy(self.last_good)
+        self.last_good_time, self.last_good_step, self.last_good_dt = (
+            ts.getTime(), ts.getStepNumber(), ts.getTimeStep())
+        for target in self.recorder.pending_times():
+            ts.setMaxTime(target)
+            while ts.getTime() < target * (1 - 1e-13):
+                self._solve_again = False
+                ts.solve(u)
+                if ts.getConvergedReason() < 0:
+                    self._fail(ts.getConvergedReason())
+                if self._solve_again:
+                    if self.write_checkpoint is not None:
+                        self.write_checkpoint(self)
+                        self.checkpoints_written += 1
+                        self._last_ckpt_wall = time.monotonic()
+                    if self._stop_signal:
+                        raise Checkpointed(
+                            f"stopped on {self._stop_signal} at {self.recorder.describe(ts.getTime())}, "
+                            f"step {ts.getStepNumber()}; checkpoint written. Continue with: isosim restart DIR")
+                elif ts.getConvergedReason() != PETSc.TS.ConvergedReason.CONVERGED_TIME:
+                    self._fail(ts.getConvergedReason())
+            self.recorder.record(target, u.getArray(readonly=True))
+        return self.recorder
+
+    def destroy(self):
+        """Free the PETSc objects now: objects holding Python contexts must not outlive
+        PETSc's finalisation at interpreter exit (that order segfaults)."""
+        for obj in (self.ts, self.J, self.u, self.f, self.last_good):
+            obj.destroy()
+
+    def _fail(self, reason):
+        names = {v: k for k, v in vars(PETSc.TS.ConvergedReason).items() if isinstance(v, int)}
+        what = names.get(reason, str(reason))
+        where = self.recorder.describe(self.last_good_time)
+        saved = ""
+        if self.write_checkpoint is not None:
+            self.last_good.copy(self.u)
+            self.ts.setTime(self.last_good_time)
+            self.ts.setStepNumber(self.last_good_step)
+            self.ts.setTimeStep(self.last_good_dt)
+            self.write_checkpoint(self)
+            saved = " The last good state was checkpointed; after changing the solver settings, " \
+                    "continue with: isosim restart DIR -ts_rtol ... (or edit nothing and retry)."
+        raise SolverFailure(
+            f"error: the time integrator failed ({what}) after step {self.last_good_step}, at "
+            f"{where}, with step size {self.recorder.describe_dt(self.last_good_dt)}.{saved} Try a "
+            "smaller -ts_dt, looser -ts_rtol/-ts_atol, or another -ts_type (arkimex, rosw, beuler).")
+
+
+def _hms(seconds):
+    if not np.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"

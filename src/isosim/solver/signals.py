@@ -1,0 +1,34 @@
+"""SIGTERM/SIGUSR1 (what SLURM and mpirun send before a wall-time limit) become a flag.
+
+The handler only records the signal; the driver checks the flag after every step,
+agrees on it across ranks, writes a checkpoint and exits with EXIT_CHECKPOINTED.
+"""
+
+import signal
+
+
+class StopRequest:
+    """Installs handlers while in a ``with`` block; ``signum`` is the last signal seen."""
+
+    SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGUSR1", None)) if s)
+
+    def __init__(self):
+        self.signum = 0
+        self._previous = {}
+
+    def _handler(self, signum, frame):
+        self.signum = signum
+
+    def __enter__(self):
+        for s in self.SIGNALS:
+            self._previous[s] = signal.signal(s, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in self._previous.items():
+            signal.signal(s, h)
+        return False
+
+    @property
+    def name(self):
+        return signal.Signals(self.signum).name if self.signum else ""
