@@ -124,7 +124,7 @@ class Run:
             finally:
                 driver.destroy()
         self.wall_time = time.monotonic() - self.wall_start
-        collective(self.comm, self._write_results)
+        self.summary = collective(self.comm, self._write_results)
         return self.summary
 
     def _write_results(self):
@@ -152,7 +152,6 @@ class Run:
             write_text(self.run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
         except OSError as exc:
             raise CheckpointIOError(f"error: could not write results in {self.run_dir}: {exc}") from None
-        self.summary = summary
         return summary
 
 

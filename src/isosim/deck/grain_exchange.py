@@ -117,6 +117,13 @@ def cross_check(deck):
         problems.append(f"phases.*.modal_fraction sum to {total:.6g}: expected 1 "
                         "(volume fractions of the rock)")
 
+    grid = deck["grid"]
+    ratio = grid["stretch"] ** (grid["cells"] - 1)
+    if ratio > 1e6:
+        problems.append(f"grid.stretch = {grid['stretch']:g} with grid.cells = {grid['cells']}: the "
+                        f"largest cell would be {ratio:.3g} times the smallest; expected at most 1e6 "
+                        "(lower the stretch for this many cells)")
+
     t = deck["temperature"]
     if t["path"] == "cooling" and not t["end_C"] < t["start_C"]:
         problems.append(f"temperature.end_C = {t['end_C']:g}: a cooling path must end below "

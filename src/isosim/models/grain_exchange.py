@@ -141,7 +141,7 @@ class GrainExchangeProblem:
         self.ngroups = self.niso * self.nmem_local
         self.local_size = self.nblocks * self.n + self.niso * self.own_members.size
         self.global_size = self.niso * (self.ncls_global * self.n + self.nmem)
-        self.algebraic = bool(np.all(self.v_b == 0)) if self.v_b.size else True
+        self.algebraic = bool(np.any([m.v_b == 0 for m in self.members]))
         self._factors = None
 
     # ------------------------------------------------------------------ coefficients
@@ -185,6 +185,13 @@ class GrainExchangeProblem:
         full = np.zeros((self.niso, self.nmem_local))
         full[:, self.own_in_local] = b_owned
         return self._reduce_split(full)
+
+    def algebraic_mask(self):
+        """Boolean mask of the local unknowns that are algebraic (boundaries with v_b = 0)."""
+        mask = np.zeros(self.local_size, dtype=bool)
+        _, b = self.split(mask)
+        b[:] = (self.v_b[self.own_in_local] == 0)[None, :]
+        return mask
 
     # ------------------------------------------------------------------ TS callbacks
     def initial_state(self, u):
