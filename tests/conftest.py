@@ -1,0 +1,48 @@
+"""Shared test helpers: run the CLI (optionally under mpirun) and decks as dicts."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+INPUT = ROOT / "input"
+
+# Open MPI as root (containers, CI) and more ranks than cores
+os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
+os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+os.environ.setdefault("OMPI_MCA_rmaps_base_oversubscribe", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+MPIRUN = shutil.which("mpirun") or shutil.which("mpiexec")
+
+
+def isosim_cmd(args, np=None):
+    cmd = [sys.executable, "-m", "isosim", *map(str, args)]
+    if np:
+        cmd = [MPIRUN, "-n", str(np), *cmd]
+    return cmd
+
+
+def run_cli(args, np=None, cwd=None, timeout=600, check=None):
+    """Run ``isosim ARGS`` (under ``mpirun -n np`` if given); return CompletedProcess."""
+    proc = subprocess.run(isosim_cmd(args, np), cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if check is not None and proc.returncode != check:
+        raise AssertionError(f"exit {proc.returncode} != {check}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+def load_raw(name):
+    """A shipped deck as a raw dict (before validation)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:
+        import tomli as tomllib
+    return tomllib.loads((INPUT / name).read_text())
+
+
+needs_mpirun = pytest.mark.skipif(MPIRUN is None, reason="mpirun not found")
