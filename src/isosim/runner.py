@@ -112,7 +112,8 @@ class Run:
         with StopRequest() as stop:
             driver = Driver(self.problem, self.recorder, self.deck["solver"], self.deck["checkpoint"],
                             write_checkpoint=self._write_checkpoint,
-                            progress_seconds=self.progress_seconds, stop_request=stop, log=self.log)
+                            progress_seconds=self.progress_seconds, stop_request=stop, log=self.log,
+                            restart_hint=f"isosim restart {self.run_dir}")
             try:
                 if checkpoint is not None:
                     driver.restore(checkpoint)

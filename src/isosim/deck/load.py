@@ -8,6 +8,7 @@ resolved deck (every default filled in). Nothing is computed before this succeed
 import copy
 import hashlib
 import json
+import re
 from pathlib import Path
 
 try:
@@ -16,6 +17,7 @@ except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib
 
 from ..errors import DeckError
+from .schema import describe
 from . import grain_exchange
 
 #: model name -> schema module (with ``SCHEMA`` and ``cross_check(deck) -> problems``)
@@ -81,16 +83,21 @@ def read_toml(path):
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise DeckError(path, [f"not valid TOML: {exc}"]) from None
+        msg = f"not valid TOML: {exc}"
+        m = re.search(r"line (\d+)", str(exc))
+        lines = text.splitlines()
+        if m and 0 < int(m.group(1)) <= len(lines):
+            msg += f"; the line reads: {lines[int(m.group(1)) - 1].lstrip()!r}"
+        raise DeckError(path, [msg]) from None
 
 
 def validate(raw, path="<deck>"):
     """Validate a raw deck dict; return the resolved deck or raise :class:`DeckError`."""
     problems = []
     model = raw.get("model")
-    if model not in MODELS:
+    if not isinstance(model, str) or model not in MODELS:
         choices = ", ".join(repr(m) for m in MODELS)
-        shown = "missing" if model is None else f"= {model!r}"
+        shown = "missing" if model is None else f"= {describe(model)}"
         raise DeckError(path, [f"model {shown}: expected one of {choices}"])
     module = MODELS[model]
     deck = module.SCHEMA.validate("", raw, problems)

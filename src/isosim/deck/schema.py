@@ -7,13 +7,16 @@ Cross-field rules (fractions summing to one, a cooling path that cools) belong t
 model's own schema module, which runs them after this structural pass.
 """
 
+import datetime
 import math
 
 _MISSING = object()
 
 
-def _describe(value):
+def describe(value):
     """Render a user value the way it would appear in a deck."""
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
     if isinstance(value, str):
         return repr(value)
     if isinstance(value, bool):
@@ -76,7 +79,10 @@ class Field:
     def _check_number(self, x):
         if isinstance(x, bool) or not isinstance(x, (int, float)):
             return False
-        if not math.isfinite(x):
+        try:
+            if not math.isfinite(float(x)):
+                return False
+        except OverflowError:  # an integer with hundreds of digits
             return False
         if self.min is not None and (x < self.min or (self.min_exclusive and x == self.min)):
             return False
@@ -86,7 +92,7 @@ class Field:
 
     def validate(self, key, value, problems):
         """Return the checked value (converted where harmless), appending to ``problems``."""
-        bad = f"{key} = {_describe(value)}: expected {self.expectation()}"
+        bad = f"{key} = {describe(value)}: expected {self.expectation()}"
         if self.kind == "float":
             if self._check_number(value):
                 return float(value)
@@ -136,7 +142,7 @@ class Table:
 
     def validate(self, key, value, problems):
         if not isinstance(value, dict):
-            problems.append(f"{key or 'the deck'} = {_describe(value)}: expected a table")
+            problems.append(f"{key or 'the deck'} = {describe(value)}: expected a table")
             return None
         out = {}
         prefix = f"{key}." if key else ""
@@ -177,8 +183,13 @@ class TableOf:
         self.doc = doc
 
     def validate(self, key, value, problems):
-        if not isinstance(value, dict) or any(not isinstance(v, dict) for v in value.values()):
-            problems.append(f"{key} = {_describe(value)}: expected sub-tables such as [{key}.NAME]")
+        if not isinstance(value, dict):
+            problems.append(f"{key} = {describe(value)}: expected sub-tables such as [{key}.NAME]")
+            return None
+        bad = [name for name, v in value.items() if not isinstance(v, dict)]
+        for name in bad:
+            problems.append(f"{key}.{name} = {describe(value[name])}: expected a table [{key}.{name}]")
+        if bad:
             return None
         if len(value) < self.min_count:
             problems.append(f"[{key}]: has {len(value)} entries; expected at least {self.min_count}")

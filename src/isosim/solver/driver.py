@@ -70,7 +70,8 @@ class Driver:
     """
 
     def __init__(self, problem, recorder, solver, checkpoint, *, write_checkpoint=None,
-                 progress_seconds=10.0, stop_request=None, options_prefix=None, log=print):
+                 progress_seconds=10.0, stop_request=None, options_prefix=None, log=print,
+                 restart_hint="isosim restart DIR"):
         self.problem = problem
         self.recorder = recorder
         self.comm = problem.comm
@@ -78,6 +79,7 @@ class Driver:
         self.write_checkpoint = write_checkpoint
         self.progress_seconds = progress_seconds
         self.stop_request = stop_request
+        self.restart_hint = restart_hint
         self.log = log if self.comm.rank == 0 else (lambda *a, **k: None)
         pcomm = PETSc.Comm(self.comm)
 
@@ -234,7 +236,7 @@ class Driver:
                     if self._stop_signal:
                         raise Checkpointed(
                             f"stopped on {self._stop_signal} at {self.recorder.describe(ts.getTime())}, "
-                            f"step {ts.getStepNumber()}; checkpoint written. Continue with: isosim restart DIR")
+                            f"step {ts.getStepNumber()}; checkpoint written. Continue with: {self.restart_hint}")
                 elif ts.getConvergedReason() != PETSc.TS.ConvergedReason.CONVERGED_TIME:
                     self._fail(ts.getConvergedReason())
             self.recorder.record(target, u.getArray(readonly=True))
@@ -260,7 +262,7 @@ class Driver:
             self.ts.setTimeStep(self.last_good_dt)
             self.write_checkpoint(self)
             saved = " The last good state was checkpointed; after changing the solver settings, " \
-                    "continue with: isosim restart DIR -ts_rtol ... (or edit nothing and retry)."
+                    f"continue with: {self.restart_hint} -ts_rtol ... (PETSc options may change at a restart)."
         raise SolverFailure(
             f"error: the time integrator failed ({what}) after step {self.last_good_step}, at "
             f"{where}, with step size {self.recorder.describe_dt(self.last_good_dt)}.{saved} Try a "
