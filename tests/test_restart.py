@@ -56,6 +56,19 @@ def _start_and_signal(out, sig, np_=None, after_lines=2):
     return proc.returncode, err
 
 
+def _kill_after_two_checkpoints(out, every_steps):
+    """Run with periodic checkpoints; SIGKILL once two exist. Returns the exit status."""
+    cmd = isosim_cmd(["run", INPUT / "xiong_fig1.toml", "--out", out, "--progress", "0.2",
+                      "--checkpoint-steps", str(every_steps), *SLOW])
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if "% |" in line and (out / "checkpoint.prev.h5").exists():
+            proc.kill()
+            break
+    proc.wait(timeout=60)
+    return proc.returncode
+
+
 def test_sigterm_checkpoint_and_bitwise_restart(tmp_path, reference):
     out = tmp_path / "run"
     code, err = _start_and_signal(out, signal.SIGTERM)
@@ -86,15 +99,7 @@ def test_periodic_checkpoints_then_kill9(tmp_path, reference):
     """SIGKILL (no chance to write) after periodic checkpoints: the restart resumes from the
     last one and still ends bitwise equal."""
     out = tmp_path / "run"
-    cmd = isosim_cmd(["run", INPUT / "xiong_fig1.toml", "--out", out, "--progress", "0.2",
-                      "--checkpoint-steps", "50", *SLOW])
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for line in proc.stdout:
-        if "% |" in line and (out / "checkpoint.prev.h5").exists():
-            proc.kill()
-            break
-    proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
+    assert _kill_after_two_checkpoints(out, every_steps=50) == -signal.SIGKILL
     run_cli(["restart", out, "--progress", "0"], check=0)
     _compare(reference, out, bitwise=True)
 
@@ -128,14 +133,7 @@ def test_restart_refuses_other_version(tmp_path):
 
 def test_corrupt_checkpoint_falls_back_to_previous(tmp_path, reference):
     out = tmp_path / "run"
-    cmd = isosim_cmd(["run", INPUT / "xiong_fig1.toml", "--out", out, "--progress", "0.2",
-                      "--checkpoint-steps", "40", *SLOW])
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for line in proc.stdout:
-        if "% |" in line and (out / "checkpoint.prev.h5").exists():
-            proc.kill()
-            break
-    proc.wait(timeout=60)
+    _kill_after_two_checkpoints(out, every_steps=40)
     ck = out / "checkpoint.h5"
     data = bytearray(ck.read_bytes())
     data[len(data) // 2: len(data) // 2 + 64] = b"\xff" * 64   # flip bytes in the middle

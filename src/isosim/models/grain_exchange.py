@@ -206,26 +206,33 @@ class GrainExchangeProblem:
         g[:] = (K * b[:, self.cls_mem])[:, :, None]
         bo[:] = b[:, self.own_in_local]
 
-    def ifunction(self, tau, u, udot, f):
-        """Residual F(tau, u, u') on local arrays. Collective (split members)."""
-        kappa, K = self.coefficients(tau)
-        g, bo = self.split(u)
-        gd, bd = self.split(udot)
-        fg, fb = self.split(f)
-        bfull = self.boundary_values(bo)
+    def _diffusion(self, g, b_owned, kappa, K):
+        """kappa (L c) in every cell, and the boundary rows' flux sums, for grains ``g`` and
+        owned boundary values ``b_owned``. The same operator serves the residual and J x
+        (the equations are linear). Collective (split members)."""
+        bfull = self.boundary_values(b_owned)
         rim_value = K * bfull[:, self.cls_mem]                   # (niso, ncls)
         up, lo = self.grid.up, self.grid.lo
         lap = np.empty_like(g)
         lap[..., :-1] = up[:-1] * (g[..., 1:] - g[..., :-1])
         lap[..., -1] = up[-1] * (rim_value - g[..., -1])
         lap[..., 1:] += lo[1:] * (g[..., :-1] - g[..., 1:])
-        fg[:] = gd - kappa[..., None] * lap
         flux = self.phi * kappa * self.grid.rim * (rim_value - g[..., -1])   # into each grain
-        sums = np.stack([np.bincount(self.cls_mem, flux[n], minlength=self.nmem_local)
-                         for n in range(self.niso)]) if self.ncls else np.zeros((self.niso, self.nmem_local))
+        sums = np.zeros((self.niso, self.nmem_local))
+        for n in range(self.niso):
+            sums[n] = np.bincount(self.cls_mem, flux[n], minlength=self.nmem_local)
         sums = self._reduce_split(sums) * self.row_scale[None, :]
-        own = self.own_in_local
-        fb[:] = sums[:, own] + np.where(self.v_b[own] > 0, 1.0, 0.0)[None, :] * bd
+        return kappa[..., None] * lap, sums[:, self.own_in_local]
+
+    def ifunction(self, tau, u, udot, f):
+        """Residual F(tau, u, u') on local arrays. Collective (split members)."""
+        kappa, K = self.coefficients(tau)
+        g, bo = self.split(u)
+        gd, bd = self.split(udot)
+        fg, fb = self.split(f)
+        diffusion, border = self._diffusion(g, bo, kappa, K)
+        fg[:] = gd - diffusion
+        fb[:] = border + np.where(self.v_b[self.own_in_local] > 0, 1.0, 0.0)[None, :] * bd
 
     def ijacobian(self, tau, u, shift):
         """Factor J = shift dF/du' + dF/du exactly (bordered block elimination)."""
@@ -248,19 +255,9 @@ class GrainExchangeProblem:
         kappa, K, shift = self._jac
         g, bo = self.split(x)
         yg, yb = self.split(y)
-        bfull = self.boundary_values(bo)
-        up, lo = self.grid.up, self.grid.lo
-        lap = np.empty_like(g)
-        lap[..., :-1] = up[:-1] * (g[..., 1:] - g[..., :-1])
-        lap[..., -1] = up[-1] * (K * bfull[:, self.cls_mem] - g[..., -1])
-        lap[..., 1:] += lo[1:] * (g[..., :-1] - g[..., 1:])
-        yg[:] = shift * g - kappa[..., None] * lap
-        flux = self.phi * kappa * self.grid.rim * (K * bfull[:, self.cls_mem] - g[..., -1])
-        sums = np.stack([np.bincount(self.cls_mem, flux[n], minlength=self.nmem_local)
-                         for n in range(self.niso)]) if self.ncls else np.zeros((self.niso, self.nmem_local))
-        sums = self._reduce_split(sums) * self.row_scale[None, :]
-        own = self.own_in_local
-        yb[:] = sums[:, own] + self._border_shift[own][None, :] * bo
+        diffusion, border = self._diffusion(g, bo, kappa, K)
+        yg[:] = shift * g - diffusion
+        yb[:] = border + self._border_shift[self.own_in_local][None, :] * bo
 
     def solve_jacobian(self, rhs, x):
         """x = J^-1 rhs exactly, O(N). Collective (split members)."""
