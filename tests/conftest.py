@@ -20,6 +20,11 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 MPIRUN = shutil.which("mpirun") or shutil.which("mpiexec")
 
+#: The environment before any test initialises MPI in this process. Open MPI's singleton
+#: initialisation adds OMPI_/PMIX_ variables that make a child mpirun fail silently (exit 1),
+#: so every subprocess gets this snapshot.
+CLEAN_ENV = dict(os.environ)
+
 
 def isosim_cmd(args, np=None):
     cmd = [sys.executable, "-m", "isosim", *map(str, args)]
@@ -30,7 +35,8 @@ def isosim_cmd(args, np=None):
 
 def run_cli(args, np=None, cwd=None, timeout=600, check=None):
     """Run ``isosim ARGS`` (under ``mpirun -n np`` if given); return CompletedProcess."""
-    proc = subprocess.run(isosim_cmd(args, np), cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(isosim_cmd(args, np), cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env=CLEAN_ENV)
     if check is not None and proc.returncode != check:
         raise AssertionError(f"exit {proc.returncode} != {check}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     return proc

@@ -19,7 +19,6 @@ Cases marked ``xfail(strict=True)`` are isosim bugs found by these tests; the te
 the behaviour that should hold, so it starts passing (and strict xfail fails) once fixed.
 """
 
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -27,11 +26,13 @@ from pathlib import Path
 
 import pytest
 
+from conftest import CLEAN_ENV
+
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "input" / "xiong_fig1.toml"
 REF_TEXT = REFERENCE.read_text(encoding="utf-8")
 
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+ENV = dict(CLEAN_ENV, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
 
 HEADER = "error: input deck "
 BULLET = "  - "

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import INPUT, ROOT, run_cli
+from conftest import CLEAN_ENV, INPUT, ROOT, run_cli
 
 DECKS = sorted(INPUT.glob("*.toml"))
 
@@ -28,12 +28,12 @@ def test_help_explains():
 def test_make_run_in_fresh_clone(tmp_path):
     """`make run` from the README, in a clone of the committed tree, with its own venv."""
     clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    proc = subprocess.run(["make", "run", "VENV=.venv"], cwd=clone, capture_output=True, text=True,
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, env=CLEAN_ENV)
+    proc = subprocess.run(["make", "run", "VENV=.venv"], cwd=clone, capture_output=True, text=True, env=CLEAN_ENV,
                           timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (clone / "runs" / "xiong_fig1" / "summary.json").exists()
     # idempotent: a second call skips the set-up and replaces the run
-    proc = subprocess.run(["make", "run"], cwd=clone, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(["make", "run"], cwd=clone, capture_output=True, text=True, env=CLEAN_ENV, timeout=900)
     assert proc.returncode == 0
     assert "pip install" not in proc.stdout

@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import INPUT, MPIRUN, needs_mpirun, run_cli
+from conftest import CLEAN_ENV, INPUT, MPIRUN, needs_mpirun, run_cli
 
 pytestmark = [needs_mpirun, pytest.mark.mpi]
 
@@ -58,7 +58,7 @@ def test_ensemble_members_distributed(tmp_path):
     for n in (1, 2, 3):
         f = tmp_path / f"e{n}.json"
         subprocess.run([MPIRUN, "-n", str(n), sys.executable, script, str(f)], check=True,
-                       capture_output=True, timeout=300)
+                       capture_output=True, timeout=300, env=CLEAN_ENV)
         res[n] = json.loads(f.read_text())
     assert res[2]["class_starts"] == [0, 4, 8]  # 2 members on each rank
     for n in (2, 3):

@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import INPUT, isosim_cmd, needs_mpirun, run_cli
+from conftest import CLEAN_ENV, INPUT, isosim_cmd, needs_mpirun, run_cli
 
 SLOW = ["--set", "grid.cells=3000", "--set", "grid.stretch=1.0", "--set", "solver.rtol=1e-10"]
 KEYS = ("series/Delta_permil", "series/T_apparent_C", "series/inventory", "profiles/concentration")
@@ -44,7 +44,8 @@ def reference(tmp_path_factory):
 def _start_and_signal(out, sig, np_=None, after_lines=2):
     """Start a run, wait until it has printed progress lines (mid-run), send ``sig``."""
     cmd = isosim_cmd(["run", INPUT / "xiong_fig1.toml", "--out", out, "--progress", "0.2", *SLOW], np_)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=CLEAN_ENV)
     seen = 0
     for line in proc.stdout:
         if "% |" in line:
@@ -60,7 +61,8 @@ def _kill_after_two_checkpoints(out, every_steps):
     """Run with periodic checkpoints; SIGKILL once two exist. Returns the exit status."""
     cmd = isosim_cmd(["run", INPUT / "xiong_fig1.toml", "--out", out, "--progress", "0.2",
                       "--checkpoint-steps", str(every_steps), *SLOW])
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=CLEAN_ENV)
     for line in proc.stdout:
         if "% |" in line and (out / "checkpoint.prev.h5").exists():
             proc.kill()
