@@ -156,3 +156,21 @@ def test_existing_output_not_overwritten(tmp_path):
     assert (out / "summary.json").read_bytes() == before
     run_cli(["run", INPUT / "xiong_fig1.toml", "--out", out, "--force", "--progress", "0",
              "--set", "grid.cells=20"], check=0)
+
+
+def test_solver_failure_checkpoints_last_good_state(tmp_path):
+    """A run the integrator cannot finish (here: a step limit) stops with exit 3 and a
+    message saying where and why, leaves no result file that looks finished, and restarts
+    with other PETSc options to the uninterrupted result (bitwise: same solve boundaries)."""
+    ref = tmp_path / "ref"
+    run_cli(["run", INPUT / "xiong_fig1.toml", "--out", ref, "--progress", "0"], check=0)
+    out = tmp_path / "run"
+    proc = run_cli(["run", INPUT / "xiong_fig1.toml", "--out", out, "--progress", "0",
+                    "-ts_max_steps", "20"])
+    assert proc.returncode == 3, proc.stderr
+    assert "step limit" in proc.stderr and "after step 20" in proc.stderr and "T = 1199" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert (out / "checkpoint.h5").exists()
+    assert not (out / "summary.json").exists() and not (out / "results.h5").exists()
+    run_cli(["restart", out, "--progress", "0", "-ts_max_steps", "1000000"], check=0)
+    _compare(ref, out, bitwise=True)

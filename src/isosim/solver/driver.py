@@ -104,16 +104,6 @@ class Driver:
         ts.setIFunction(self._ifunction, self.f)
         ts.setIJacobian(self._ijacobian, self.J, self.J)
         ts.setTolerances(rtol=solver["rtol"], atol=solver["atol"])
-        if problem.algebraic:
-            # algebraic unknowns follow the differential ones: keep them out of the error
-            # estimate (their stage "derivatives" are not meaningful; see above)
-            self.atol = self.u.duplicate()
-            with self.atol as a:
-                a[:] = solver["atol"]
-                a[problem.algebraic_mask()] = 1e300
-            self.rtol = self.atol.duplicate()
-            self.rtol.set(solver["rtol"])
-            ts.setTolerances(rtol=self.rtol, atol=self.atol)
         ts.setTime(0.0)
         ts.setMaxTime(problem.end_time)
         ts.setTimeStep(solver["initial_dt"] * problem.end_time)
@@ -129,6 +119,18 @@ class Driver:
         pc.setPythonContext(_ExactSolvePC(problem))
         ts.setPostStep(self._poststep)
         ts.setFromOptions()
+        if problem.algebraic:
+            # Algebraic unknowns follow the differential ones: keep them out of the error
+            # estimate (their stage "derivatives" are not meaningful; see above). Built after
+            # setFromOptions so that -ts_rtol/-ts_atol are honoured.
+            rtol, atol = ts.getTolerances()
+            self.atol = self.u.duplicate()
+            with self.atol as a:
+                a[:] = atol
+                a[problem.algebraic_mask()] = 1e300
+            self.rtol = self.atol.duplicate()
+            self.rtol.set(rtol)
+            ts.setTolerances(rtol=self.rtol, atol=self.atol)
         self.ts = ts
 
         self._wall_start = time.monotonic()
@@ -253,6 +255,8 @@ class Driver:
     def _fail(self, reason):
         names = {v: k for k, v in vars(PETSc.TS.ConvergedReason).items() if isinstance(v, int)}
         what = names.get(reason, str(reason))
+        if reason == PETSc.TS.ConvergedReason.CONVERGED_ITS:
+            what = "the step limit, solver.max_steps or -ts_max_steps, was reached"
         where = self.recorder.describe(self.last_good_time)
         saved = ""
         if self.write_checkpoint is not None:
