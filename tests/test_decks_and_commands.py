@@ -1,5 +1,6 @@
 """Every shipped deck validates; the README's main-job command works in a fresh clone."""
 
+import json
 import shutil
 import subprocess
 
@@ -37,3 +38,25 @@ def test_make_run_in_fresh_clone(tmp_path):
     proc = subprocess.run(["make", "run"], cwd=clone, capture_output=True, text=True, env=CLEAN_ENV, timeout=900)
     assert proc.returncode == 0
     assert "pip install" not in proc.stdout
+
+
+def test_petsc_options_pass_through(tmp_path):
+    """-ts_type and -ts_rtol on the command line reach PETSc (and override the deck)."""
+    steps = {}
+    for tag, opts in (("loose", ["-ts_rtol", "1e-5"]), ("tight", ["-ts_rtol", "1e-10"]),
+                      ("rosw", ["-ts_type", "rosw", "-ts_rtol", "1e-5"])):
+        out = tmp_path / tag
+        run_cli(["run", INPUT / "xiong_fig1.toml", "--out", out, "--progress", "0",
+                 "--set", "grid.cells=30", *opts], check=0)
+        s = json.loads((out / "summary.json").read_text())
+        steps[tag] = s["steps"]
+        assert s["petsc_options"] == opts
+        if tag == "rosw":
+            assert s["ts_type"] == "rosw"
+    assert steps["tight"] > 3 * steps["loose"]
+
+
+def test_log_view(tmp_path):
+    proc = run_cli(["run", INPUT / "xiong_fig1.toml", "--out", tmp_path / "r", "--progress", "0",
+                    "--set", "grid.cells=20", "-log_view"], check=0)
+    assert "TSStep" in proc.stdout and "PCApply" in proc.stdout

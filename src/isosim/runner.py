@@ -122,6 +122,7 @@ class Run:
                          flush=True)
                 driver.run(restarted=checkpoint is not None)
                 self.steps = driver.ts.getStepNumber()
+                self.ts_type = driver.ts.getType()
             finally:
                 driver.destroy()
         self.wall_time = time.monotonic() - self.wall_start
@@ -138,6 +139,7 @@ class Run:
             "ranks": self.comm.size,
             "wall_time_s": round(self.wall_time, 3),
             "steps": self.steps,
+            "ts_type": self.ts_type,
             "petsc_options": self.petsc_options,
             "results": headline[0] if len(headline) == 1 else None,
             "members": headline,

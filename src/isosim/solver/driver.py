@@ -270,7 +270,7 @@ class Driver:
         raise SolverFailure(
             f"error: the time integrator failed ({what}) after step {self.last_good_step}, at "
             f"{where}, with step size {self.recorder.describe_dt(self.last_good_dt)}.{saved} Try a "
-            "smaller -ts_dt, looser -ts_rtol/-ts_atol, or another -ts_type (arkimex, rosw, beuler).")
+            "smaller -ts_dt, looser -ts_rtol/-ts_atol, or another -ts_type (arkimex, rosw).")
 
 
 def _hms(seconds):
