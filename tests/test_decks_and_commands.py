@@ -60,3 +60,9 @@ def test_log_view(tmp_path):
     proc = run_cli(["run", INPUT / "xiong_fig1.toml", "--out", tmp_path / "r", "--progress", "0",
                     "--set", "grid.cells=20", "-log_view"], check=0)
     assert "TSStep" in proc.stdout and "PCApply" in proc.stdout
+
+
+def test_keys_lists_every_deck_key():
+    proc = run_cli(["keys", "grain_exchange"], check=0)
+    for key in ("phases.NAME.beta", "temperature.rate_C_per_Myr", "grid.stretch", "checkpoint.every_seconds"):
+        assert key in proc.stdout

@@ -70,6 +70,9 @@ def build_parser():
                                    "with every default filled in, or the problems found.")
     deck_args(c)
     c.add_argument("--quiet", action="store_true", help="print nothing when the deck is valid")
+
+    k = sub.add_parser("keys", help="list every deck key of a model, with units and defaults")
+    k.add_argument("model", nargs="?", default="grain_exchange", help="model name (default grain_exchange)")
     return p
 
 
@@ -115,6 +118,13 @@ def main(argv=None):
             if not args.quiet:
                 print(f"# {args.deck}: valid ({deck['model']}); resolved deck:\n")
                 print(to_toml(deck), end="")
+            return EXIT_OK
+        if args.command == "keys":
+            from .deck import MODELS
+            from .deck.schema import describe_schema
+            if args.model not in MODELS:
+                raise IsosimError(f"error: unknown model {args.model!r}; expected one of {', '.join(MODELS)}")
+            print("\n".join(describe_schema(MODELS[args.model].SCHEMA)))
             return EXIT_OK
         if args.command == "run":
             from .deck import load_deck

@@ -39,7 +39,7 @@ class Field:
     choices : sequence of str, optional
         Allowed values of a string.
     doc : str
-        What the value means; shown by ``isosim check --explain`` and in errors.
+        What the value means; listed by ``isosim keys``.
     unit : str
         Physical unit, for documentation.
     """
@@ -194,3 +194,22 @@ class TableOf:
         if len(value) < self.min_count:
             problems.append(f"[{key}]: has {len(value)} entries; expected at least {self.min_count}")
         return {name: self.item.validate(f"{key}.{name}", v, problems) for name, v in value.items()}
+
+
+def describe_schema(table, prefix=""):
+    """Lines documenting every key of a schema: name, type, default, unit and meaning."""
+    lines = []
+    for name, spec in table.fields.items():
+        full = f"{prefix}{name}"
+        if isinstance(spec, Field):
+            default = "required" if spec.required else f"default {describe(spec.default)}"
+            lines.append(f"{full}: {spec.expectation()}; {default}")
+            if spec.doc:
+                lines.append(f"    {spec.doc}")
+        elif isinstance(spec, Table):
+            lines.append(f"[{full}]" + (f"  # {spec.doc}" if spec.doc else ""))
+            lines += describe_schema(spec, full + ".")
+        elif isinstance(spec, TableOf):
+            lines.append(f"[{full}.NAME]" + (f"  # {spec.doc}" if spec.doc else ""))
+            lines += describe_schema(spec.item, full + ".NAME.")
+    return lines
