@@ -13,7 +13,7 @@ import h5py
 
 from . import __version__
 from .deck import deck_digest, to_toml, validate
-from .deck.load import read_toml
+from .deck.load import read_toml, tomllib
 from .errors import CheckpointIOError, IsosimError, RestartError, UsageError
 from .io.atomic import atomic_path, write_text
 from .io.checkpoint import latest_good_checkpoint, write_checkpoint
@@ -187,21 +187,13 @@ def check_restart(run_dir, ck):
             f"this is isosim {__version__}; results would not be reproducible, so the restart is "
             "refused. Install the matching version, or start a new run.")
     if deck_digest(deck) != meta["deck_digest"]:
-        original = validate(_loads(ck["deck_toml"]), "checkpoint")
+        original = validate(tomllib.loads(ck["deck_toml"]), "checkpoint")
         changed = sorted(_diff_keys(original, deck))
         raise RestartError(
             f"error: {deck_path} differs from the deck the checkpoint was written with "
             f"(changed: {', '.join(changed) or 'formatting only'}); the restart is refused. Undo the "
             "change, or start a new run with the new deck.")
     return deck
-
-
-def _loads(text):
-    try:
-        import tomllib
-    except ModuleNotFoundError:
-        import tomli as tomllib
-    return tomllib.loads(text)
 
 
 def _diff_keys(a, b, prefix=""):

@@ -22,6 +22,7 @@ sums with one allreduce per evaluation.
 """
 
 import numpy as np
+from mpi4py import MPI
 
 from ..discretization.bordered import BorderedTridiagonal
 from ..discretization.spherical import SphereGrid
@@ -174,7 +175,6 @@ class GrainExchangeProblem:
             return local_vals
         buf = np.zeros((self.niso, self.split_members.size))
         buf[:, self.split_slot] = local_vals[:, self.split_local]
-        from mpi4py import MPI
         self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
         out = local_vals.copy()
         out[:, self.split_local] = buf[:, self.split_slot]
@@ -296,7 +296,6 @@ class GrainExchangeProblem:
         for n in range(self.niso):
             acc[0, n] = np.bincount(key, self.phi * means[n], minlength=self.nmem * nph).reshape(self.nmem, nph)
             acc[1, n] = np.bincount(key, self.phi, minlength=self.nmem * nph).reshape(self.nmem, nph)
-        from mpi4py import MPI
         if self.comm.size > 1:
             self.comm.Allreduce(MPI.IN_PLACE, acc, op=MPI.SUM)
         return acc[0] / acc[1]
@@ -311,7 +310,6 @@ class GrainExchangeProblem:
             tot[n] = np.bincount(mem_global, self.phi * means[n], minlength=self.nmem)
         vb_own = np.array([self.members[m].v_b for m in self.own_members])
         tot[:, self.own_members] += vb_own[None, :] * bo
-        from mpi4py import MPI
         if self.comm.size > 1:
             self.comm.Allreduce(MPI.IN_PLACE, tot, op=MPI.SUM)
         return tot
