@@ -124,7 +124,7 @@ CASES = [
     Case("float-for-integer", "grid.cells", "2.5", "expected an integer >= 4",
          sets=("grid.cells=2.5",)),
     Case("missing-required-key", "phases.opx.radius_mm", "missing",
-         "expected a finite number > 0 and <= 1000 (in mm)",
+         "size_distribution = 'single' needs it",
          edit=in_table("phases.opx", "radius_mm = 1.0\n", "")),
     Case("nan", "phases.opx.beta", "nan", "expected a finite number",
          edit=in_table("phases.opx", "beta = 0.05", "beta = nan")),

@@ -18,17 +18,32 @@ Example (the paper's Fig. 1 case)::
 
 import math
 
+import numpy as np
+
 from .common import CHECKPOINT, SOLVER
 from .schema import Field, Table, TableOf
 
 ZERO_C_IN_K = 273.15
+PATHS = ("cooling", "heating", "segments", "table", "exponential")
+DISTRIBUTIONS = ("uniform", "normal", "lognormal", "loguniform")
 
 PHASE = Table({
     "host": Field("bool", False, doc="the phase every partition coefficient is relative to (K = 1)"),
     "modal_fraction": Field("float", min=0.0, max=1.0, min_exclusive=True,
                             doc="volume fraction of the phase in the rock"),
-    "radius_mm": Field("float", min=0.0, min_exclusive=True, max=1000.0, unit="mm",
-                       doc="grain radius"),
+    "radius_mm": Field("float", None, min=0.0, min_exclusive=True, max=1000.0, unit="mm",
+                       doc="grain radius (size_distribution = single)"),
+    "size_distribution": Field("str", "single", choices=("single", "lognormal", "bins"),
+                               doc="single radius, a lognormal population, or explicit bins"),
+    "median_radius_mm": Field("float", None, min=0.0, min_exclusive=True, max=1000.0, unit="mm",
+                              doc="lognormal: median radius of the volume-weighted distribution"),
+    "sigma_ln": Field("float", None, min=0.0, max=3.0,
+                      doc="lognormal: standard deviation of ln(radius)"),
+    "bins": Field("int", 8, min=1, max=1000, doc="lognormal: number of equal-volume size classes"),
+    "bin_radii_mm": Field("float_list", [], min=0.0, min_exclusive=True, max=1000.0, unit="mm",
+                          doc="bins: radius of each size class"),
+    "bin_fractions": Field("float_list", [], min=0.0, max=1.0,
+                           doc="bins: volume fraction of the phase in each class (sum 1)"),
     "D0_m2_s": Field("float", min=0.0, min_exclusive=True, max=1.0, unit="m^2/s",
                      doc="Arrhenius pre-exponential factor of the reference isotope"),
     "E_kJ_mol": Field("float", min=0.0, max=2000.0, unit="kJ/mol", doc="activation energy"),
@@ -58,10 +73,25 @@ SCHEMA = Table({
         "reference": Field("str", "", doc="isotope whose D0/E and ln K are given (default: first)"),
     }, optional=False),
     "temperature": Table({
-        "path": Field("str", choices=("cooling", "heating"), doc="linear cooling or heating"),
-        "start_C": Field("float", min=-273.15, min_exclusive=True, max=5000.0, unit="degC"),
-        "end_C": Field("float", min=-273.15, min_exclusive=True, max=5000.0, unit="degC"),
-        "rate_C_per_Myr": Field("float", min=0.0, min_exclusive=True, max=1e12, unit="degC/Myr"),
+        "path": Field("str", choices=PATHS,
+                      doc="cooling/heating: linear at rate_C_per_Myr; segments: linear pieces "
+                          "segment_end_C at segment_rate_C_per_Myr; table: (t, T) from file; "
+                          "exponential: T_inf + (T_start - T_inf) exp(-t/t_c) down to end_C"),
+        "start_C": Field("float", None, min=-273.15, min_exclusive=True, max=5000.0, unit="degC"),
+        "end_C": Field("float", None, min=-273.15, min_exclusive=True, max=5000.0, unit="degC"),
+        "rate_C_per_Myr": Field("float", None, min=0.0, min_exclusive=True, max=1e12, unit="degC/Myr"),
+        "segment_end_C": Field("float_list", [], min=-273.15, min_exclusive=True, max=5000.0, unit="degC",
+                               doc="segments: temperature at the end of each segment"),
+        "segment_rate_C_per_Myr": Field("float_list", [], min=0.0, min_exclusive=True, max=1e12,
+                                        unit="degC/Myr", doc="segments: |dT/dt| of each segment"),
+        "asymptote_C": Field("float", None, min=-273.15, min_exclusive=True, max=5000.0, unit="degC",
+                             doc="exponential: temperature approached at long times"),
+        "time_constant_Myr": Field("float", None, min=0.0, min_exclusive=True, max=1e6, unit="Myr",
+                                   doc="exponential: e-folding time"),
+        "file": Field("str", "", doc="table: CSV file with columns t_Myr, T_C (header row), relative "
+                                     "to the deck; read when the deck is loaded"),
+        "table_t_Myr": Field("float_list", [], unit="Myr", doc="table: times (filled from file)"),
+        "table_T_C": Field("float_list", [], unit="degC", doc="table: temperatures (filled from file)"),
     }, optional=False),
     "grain_boundary": Table({
         "volume_fraction": Field("float", 0.0, min=0.0, max=0.5,
@@ -77,11 +107,39 @@ SCHEMA = Table({
     }),
     "output": Table({
         "temperatures_C": Field("float_list", [], unit="degC",
-                                doc="temperatures at which profiles are saved (the end is always)"),
+                                doc="temperatures at which profiles are saved (the end is always; "
+                                    "every passage on a path that returns)"),
+        "times_Myr": Field("float_list", [], min=0.0, unit="Myr", doc="times at which profiles are saved"),
         "series_points": Field("int", 121, min=2, max=100_000,
                                doc="evenly spaced samples of Delta(T) and T_app(T)"),
         "pair": Field("str_list", [], doc="[phase1, phase2] for Delta = 1000 ln(R1/R2); "
                                           "default: the first non-host phase and the host"),
+    }),
+    "measurement": Table({
+        "core_fraction": Field("float", 1.0, min=0.0, max=1.0, min_exclusive=True,
+                               doc="fraction of each grain's radius sampled (1: whole grains, "
+                                   "0.5: the inner half), as when only cores are analysed"),
+        "contaminant_phase": Field("str", "", doc="phase mixed into another's mineral separate"),
+        "contaminated_phase": Field("str", "", doc="the separate that contains the contaminant"),
+        "contamination_fraction": Field("float", 0.0, min=0.0, max=1.0, max_exclusive=True,
+                                        doc="volume fraction of the contaminated separate that is "
+                                            "the contaminant (e.g. cpx in an opx separate)"),
+    }, doc="how a sample's Delta is measured: Delta_measured_permil"),
+    "sample": TableOf(Table({
+        "dist": Field("str", choices=DISTRIBUTIONS),
+        "low": Field("float", None, doc="uniform/loguniform bounds; truncation of normal/lognormal"),
+        "high": Field("float", None),
+        "mean": Field("float", None, doc="normal"),
+        "sd": Field("float", None, min=0.0, min_exclusive=True, doc="normal"),
+        "median": Field("float", None, min=0.0, min_exclusive=True, doc="lognormal"),
+        "sigma": Field("float", None, min=0.0, min_exclusive=True, doc="lognormal: sd of ln"),
+    }, optional=False), doc="Monte Carlo: a distribution for each varied key, e.g. "
+                            "[sample.\"phases.opx.beta\"] dist = \"normal\" mean = 0.04 sd = 0.01"),
+    "ensemble": Table({
+        "mode": Field("str", "batch", choices=("batch", "independent"),
+                      doc="batch: members on a rank share one vectorised TS (fast; agree with "
+                          "single runs to the time tolerance); independent: one TS per member "
+                          "(identical to single runs)"),
     }),
     "solver": SOLVER,
     "checkpoint": CHECKPOINT,
@@ -126,20 +184,169 @@ def cross_check(deck):
                         f"largest cell would be 1e{log10_ratio:.1f} times the smallest; expected at "
                         "most 1e6 (lower the stretch for this many cells)")
 
-    t = deck["temperature"]
-    if t["path"] == "cooling" and not t["end_C"] < t["start_C"]:
-        problems.append(f"temperature.end_C = {t['end_C']:g}: a cooling path must end below "
-                        f"start_C = {t['start_C']:g}")
-    if t["path"] == "heating" and not t["end_C"] > t["start_C"]:
-        problems.append(f"temperature.end_C = {t['end_C']:g}: a heating path must end above "
-                        f"start_C = {t['start_C']:g}")
-    lo, hi = sorted((t["start_C"], t["end_C"]))
-    for T in deck["output"]["temperatures_C"]:
-        if not lo <= T <= hi:
-            problems.append(f"output.temperatures_C contains {T:g}: expected values on the path, "
-                            f"between {lo:g} and {hi:g}")
+    problems.extend(_check_path(deck["temperature"]))
+    if not problems:
+        from ..physics.paths import path_from_deck
+        path = path_from_deck(deck["temperature"])
+        knots = path.T_C(np.linspace(0.0, 1.0, 2001))
+        lo, hi = float(knots.min()), float(knots.max())
+        for T in deck["output"]["temperatures_C"]:
+            if not lo - 1e-9 <= T <= hi + 1e-9:
+                problems.append(f"output.temperatures_C contains {T:g}: expected values on the path, "
+                                f"between {lo:g} and {hi:g}")
+        for t in deck["output"]["times_Myr"]:
+            if not 0.0 <= t <= path.duration_Myr:
+                problems.append(f"output.times_Myr contains {t:g}: expected times within the path, "
+                                f"0 to {path.duration_Myr:g} Myr")
+    for name, ph in phases.items():
+        problems.extend(_check_size(name, ph))
+    m = deck["measurement"]
+    if m["contamination_fraction"] > 0:
+        for key in ("contaminant_phase", "contaminated_phase"):
+            if m[key] not in phases:
+                problems.append(f"measurement.{key} = {m[key]!r}: expected one of {sorted(phases)} "
+                                "when contamination_fraction > 0")
+        if m["contaminant_phase"] == m["contaminated_phase"]:
+            problems.append("measurement.contaminant_phase equals contaminated_phase: expected two phases")
+    for key, dist in deck["sample"].items():
+        problems.extend(_check_sample(deck, key, dist))
     pair = deck["output"]["pair"]
     if pair and (len(pair) != 2 or pair[0] == pair[1] or any(p not in phases for p in pair)):
         problems.append(f"output.pair = {pair}: expected two different phase names from "
                         f"{sorted(phases)}")
     return problems
+
+
+_PATH_KEYS = {
+    "cooling": ("start_C", "end_C", "rate_C_per_Myr"),
+    "heating": ("start_C", "end_C", "rate_C_per_Myr"),
+    "segments": ("start_C", "segment_end_C", "segment_rate_C_per_Myr"),
+    "table": ("file", "table_t_Myr", "table_T_C"),
+    "exponential": ("start_C", "end_C", "asymptote_C", "time_constant_Myr"),
+}
+_EMPTY = (None, "", [])
+
+
+def _check_path(t):
+    kind = t["path"]
+    needed = _PATH_KEYS[kind]
+    problems = []
+    for key, value in t.items():
+        if key != "path" and value not in _EMPTY and key not in needed:
+            problems.append(f"temperature.{key} = {value!r}: not used by path = {kind!r} "
+                            f"(which takes {', '.join(needed)}); remove it")
+    for key in needed:
+        if t[key] in _EMPTY and not (kind == "table" and key != "file" and t["file"]):
+            if kind == "table" and key == "file" and t["table_t_Myr"]:
+                continue
+            problems.append(f"temperature.{key}: missing; path = {kind!r} needs it")
+    if problems:
+        return problems
+    s, e = t.get("start_C"), t.get("end_C")
+    if kind == "cooling" and not e < s:
+        problems.append(f"temperature.end_C = {e:g}: a cooling path must end below start_C = {s:g}")
+    if kind == "heating" and not e > s:
+        problems.append(f"temperature.end_C = {e:g}: a heating path must end above start_C = {s:g}")
+    if kind == "segments":
+        ends, rates = t["segment_end_C"], t["segment_rate_C_per_Myr"]
+        if len(ends) != len(rates):
+            problems.append(f"temperature.segment_rate_C_per_Myr has {len(rates)} entries: expected one "
+                            f"per segment ({len(ends)}, as in segment_end_C)")
+        prev = [s] + ends[:-1]
+        for k, (a, b) in enumerate(zip(prev, ends)):
+            if a == b:
+                problems.append(f"temperature.segment_end_C[{k}] = {b:g}: equals the temperature the "
+                                "segment starts from; expected a change")
+    if kind == "table":
+        tt, TT = t["table_t_Myr"], t["table_T_C"]
+        if len(tt) != len(TT) or len(tt) < 2:
+            problems.append(f"temperature table: {len(tt)} times and {len(TT)} temperatures; expected "
+                            "two equally long columns of at least 2 rows")
+        elif any(b <= a for a, b in zip(tt, tt[1:])):
+            problems.append("temperature table: times must increase strictly")
+    if kind == "exponential":
+        a = t["asymptote_C"]
+        if not ((s - a) * (e - a) > 0 and abs(e - a) < abs(s - a)):
+            problems.append(f"temperature.end_C = {e:g}: an exponential path from {s:g} toward "
+                            f"asymptote_C = {a:g} never reaches it; expected end_C between the two")
+    return problems
+
+
+def _check_size(name, ph):
+    kind = ph["size_distribution"]
+    used = {"single": ("radius_mm",), "lognormal": ("median_radius_mm", "sigma_ln", "bins"),
+            "bins": ("bin_radii_mm", "bin_fractions")}[kind]
+    problems = []
+    for key in ("radius_mm", "median_radius_mm", "sigma_ln", "bin_radii_mm", "bin_fractions"):
+        given = ph[key] not in _EMPTY
+        if key in used and not given:
+            problems.append(f"phases.{name}.{key}: missing; size_distribution = {kind!r} needs it")
+        if key not in used and given:
+            problems.append(f"phases.{name}.{key} = {ph[key]!r}: not used with size_distribution = "
+                            f"{kind!r}; remove it")
+    if kind == "bins" and not problems:
+        r, f = ph["bin_radii_mm"], ph["bin_fractions"]
+        if len(r) != len(f):
+            problems.append(f"phases.{name}.bin_fractions has {len(f)} entries: expected one per radius ({len(r)})")
+        elif abs(sum(f) - 1.0) > 1e-6:
+            problems.append(f"phases.{name}.bin_fractions sum to {sum(f):.6g}: expected 1")
+    return problems
+
+
+def _check_sample(deck, key, d):
+    problems = []
+    node = deck
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return [f"sample.\"{key}\": not a key of this deck; expected a numeric deck key such as "
+                    "phases.opx.beta"]
+        node = node[part]
+    if isinstance(node, bool) or not isinstance(node, (int, float)):
+        return [f"sample.\"{key}\": {key} = {node!r} is not a number; only numbers can be sampled"]
+    need = {"uniform": ("low", "high"), "loguniform": ("low", "high"), "normal": ("mean", "sd"),
+            "lognormal": ("median", "sigma")}[d["dist"]]
+    for p in need:
+        if d[p] is None:
+            problems.append(f"sample.\"{key}\".{p}: missing; dist = {d['dist']!r} needs it")
+    if not problems and d["low"] is not None and d["high"] is not None and not d["low"] < d["high"]:
+        problems.append(f"sample.\"{key}\": low = {d['low']:g} is not below high = {d['high']:g}")
+    if not problems and d["dist"] == "loguniform" and d["low"] <= 0:
+        problems.append(f"sample.\"{key}\".low = {d['low']:g}: loguniform needs low > 0")
+    return problems
+
+
+def resolve_files(deck, base_dir):
+    """Read a tabulated temperature path into the deck (so the resolved deck is self-contained).
+
+    Returns a list of problems (file, line, what is wrong)."""
+    t = deck["temperature"]
+    if t["path"] != "table" or t["table_t_Myr"] or not t["file"]:
+        return []
+    from pathlib import Path
+    f = Path(base_dir) / t["file"]
+    try:
+        lines = f.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        return [f"temperature.file = {t['file']!r}: cannot be read ({exc})"]
+    rows = [(i + 1, ln) for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")]
+    if not rows:
+        return [f"temperature.file {f}: empty; expected a header 't_Myr,T_C' and rows"]
+    header = [c.strip() for c in rows[0][1].split(",")]
+    if header[:2] != ["t_Myr", "T_C"]:
+        return [f"temperature.file {f} line {rows[0][0]}: header {rows[0][1]!r}; expected 't_Myr,T_C' "
+                "(time in Myr, temperature in degC)"]
+    tt, TT = [], []
+    for lineno, ln in rows[1:]:
+        cells = ln.split(",")
+        try:
+            a, b = float(cells[0]), float(cells[1])
+        except (ValueError, IndexError):
+            return [f"temperature.file {f} line {lineno}: {ln!r}; expected two numbers"]
+        if not (math.isfinite(a) and math.isfinite(b)) or b <= -273.15:
+            return [f"temperature.file {f} line {lineno}: {ln!r}; expected finite t and T above -273.15"]
+        if tt and a <= tt[-1]:
+            return [f"temperature.file {f} line {lineno}: time {a:g} does not increase (previous {tt[-1]:g})"]
+        tt.append(a)
+        TT.append(b)
+    t["table_t_Myr"], t["table_T_C"] = tt, TT
+    return []

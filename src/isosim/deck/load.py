@@ -101,6 +101,9 @@ def validate(raw, path="<deck>"):
         raise DeckError(path, [f"model {shown}: expected one of {choices}"])
     module = MODELS[model]
     deck = module.SCHEMA.validate("", raw, problems)
+    if not problems and hasattr(module, "resolve_files"):
+        base = Path(path).parent if path not in ("<deck>", "checkpoint") else Path(".")
+        problems.extend(module.resolve_files(deck, base))
     if not problems:
         problems.extend(module.cross_check(deck))
     if problems:

@@ -29,7 +29,8 @@ from ..discretization.spherical import SphereGrid
 from ..parallel import split_classes
 from ..physics import grain_exchange as phys
 from ..physics.constants import ZERO_C
-from ..physics.paths import path_from_deck
+from ..physics.paths import PathBatch, path_from_deck
+from ..physics.populations import size_classes
 
 
 class Member:
@@ -52,10 +53,18 @@ class Member:
         rows = []
         for k, (name, ph) in enumerate(deck["phases"].items()):
             offs = ph["lnK_offset_K2"] or [0.0] * niso
-            rows.append(dict(phase=k, phi=ph["modal_fraction"], radius_m=ph["radius_mm"] * 1e-3,
-                             D0=ph["D0_m2_s"], E=ph["E_kJ_mol"] * 1e3, beta=ph["beta"],
-                             A=ph["lnK_A"], B=ph["lnK_B"], C=ph["lnK_C"], offsets=offs))
+            for radius_mm, frac in zip(*size_classes(ph)):
+                rows.append(dict(phase=k, phi=ph["modal_fraction"] * frac, radius_m=radius_mm * 1e-3,
+                                 D0=ph["D0_m2_s"], E=ph["E_kJ_mol"] * 1e3, beta=ph["beta"],
+                                 A=ph["lnK_A"], B=ph["lnK_B"], C=ph["lnK_C"], offsets=offs))
         self.classes = rows
+        meas = deck["measurement"]
+        self.core_fraction = meas["core_fraction"]
+        self.contamination = None
+        if meas["contamination_fraction"] > 0:
+            self.contamination = (self.phases.index(meas["contaminant_phase"]),
+                                  self.phases.index(meas["contaminated_phase"]),
+                                  meas["contamination_fraction"])
         self.lnK_coeffs = np.array([[deck["phases"][p][k] for k in ("lnK_A", "lnK_B", "lnK_C")]
                                     for p in self.phases])
 
@@ -137,6 +146,8 @@ class GrainExchangeProblem:
         self.v_b = np.array([self.members[m].v_b for m in self.mem_local])
         self.row_scale = np.where(self.v_b > 0, 1.0 / np.where(self.v_b > 0, self.v_b, 1.0), 1.0)
         self.nmem_local = self.mem_local.size
+        self.paths = PathBatch([self.members[m].path for m in self.mem_local])
+        self.paths_all = PathBatch([m.path for m in self.members])
         self.nblocks = self.niso * self.ncls
         self.group = (np.arange(self.niso)[:, None] * self.nmem_local + self.cls_mem[None, :]).ravel()
         self.ngroups = self.niso * self.nmem_local
@@ -146,13 +157,9 @@ class GrainExchangeProblem:
         self._factors = None
 
     # ------------------------------------------------------------------ coefficients
-    def temperature_K(self, tau, members):
-        """Temperature of the given members at normalised time ``tau``."""
-        return np.array([self.members[m].path.T_K(tau) for m in members], dtype=float)
-
     def coefficients(self, tau):
-        """kappa (niso, ncls), K (niso, ncls), K of every local member's boundary = 1."""
-        T = self.temperature_K(tau, self.mem_local)[self.cls_mem]
+        """kappa (niso, ncls) and K (niso, ncls) of the local classes at ``tau``."""
+        T = self.paths.T_K(tau)[self.cls_mem]
         D = phys.diffusivity(T, self.D0, self.E, 0.0, 1.0, 1.0)
         kappa = self.duration * D / self.radius**2 * self.mass_factor
         K = np.exp(phys.ln_partition(T, self.A, self.B, self.C, self.offsets))
@@ -282,8 +289,21 @@ class GrainExchangeProblem:
         xb[:] = y[:, own]
 
     # ------------------------------------------------------------------ diagnostics
-    def phase_means(self, u):
-        """Volume-weighted mean concentration of each isotope in each phase of each member.
+    def _core_weights(self):
+        """Per-class cell weights averaging over the sampled core (measurement.core_fraction)."""
+        if not hasattr(self, "_core_w"):
+            f = self.grid.faces
+            w = np.empty((self.ncls, self.n))
+            for j, m in enumerate(self.mem_local[self.cls_mem]):
+                rc = self.members[m].core_fraction
+                vol = np.diff(np.minimum(f, rc) ** 3)
+                w[j] = vol / rc**3
+            self._core_w = w
+        return self._core_w
+
+    def phase_means(self, u, core=False):
+        """Volume-weighted mean concentration of each isotope in each phase of each member,
+        over whole grains or (``core``) over the sampled cores.
 
         Returns an array (niso, nmem, nphase) on every rank. Collective.
         """
@@ -292,7 +312,12 @@ class GrainExchangeProblem:
         acc = np.zeros((2, self.niso, self.nmem, nph))
         mem_global = self.mem_local[self.cls_mem]
         key = mem_global * nph + self.phase_of_class
-        means = self.grid.mean(g) if self.ncls else np.zeros((self.niso, 0))
+        if not self.ncls:
+            means = np.zeros((self.niso, 0))
+        elif core:
+            means = np.einsum("njc,jc->nj", g, self._core_weights())
+        else:
+            means = self.grid.mean(g)
         for n in range(self.niso):
             acc[0, n] = np.bincount(key, self.phi * means[n], minlength=self.nmem * nph).reshape(self.nmem, nph)
             acc[1, n] = np.bincount(key, self.phi, minlength=self.nmem * nph).reshape(self.nmem, nph)
@@ -315,27 +340,40 @@ class GrainExchangeProblem:
         return tot
 
     def headline(self, tau, u):
-        """Delta (permil), T_app (degC) and T (degC) of every member at ``tau``. Collective.
+        """Delta (permil), as modelled and as measured, T_app (degC) and T (degC) of every
+        member at ``tau``. Collective.
 
         Returns
         -------
         dict of ndarray
-            ``Delta_permil`` (nmem, niso) with 0 for the reference isotope,
-            ``T_apparent_C`` (nmem,), ``T_C`` (nmem,), ``phase_means`` (niso, nmem, nphase).
+            ``Delta_permil`` and ``Delta_measured_permil`` (nmem, niso) with 0 for the
+            reference isotope, ``T_apparent_C`` (nmem,), ``T_C`` (nmem,), ``phase_means``
+            (niso, nmem, nphase).
         """
         means = self.phase_means(u)
-        out_delta = np.zeros((self.nmem, self.niso))
+        sampled = means
+        if any(m.core_fraction < 1.0 for m in self.members):
+            sampled = self.phase_means(u, core=True)
+        T = self.paths_all.T_K(tau) - ZERO_C
+        delta = np.zeros((self.nmem, self.niso))
+        measured = np.zeros((self.nmem, self.niso))
         tapp = np.zeros(self.nmem)
-        T = np.zeros(self.nmem)
-        for mi, m in enumerate(self.members):
-            p1, p2 = m.pair
-            ratio = means[:, mi, p1] / means[:, mi, p2]
-            out_delta[mi] = 1000.0 * (np.log(ratio) - np.log(ratio[m.ref]))
-            A, B, C = m.lnK_coeffs[p1] - m.lnK_coeffs[p2]
-            tapp[mi] = phys.apparent_temperature(np.log(ratio[m.ref]), A, B, C,
-                                                 m.path.T_K(0.0)) - ZERO_C
-            T[mi] = m.path.T_C(tau)
-        return {"Delta_permil": out_delta, "T_apparent_C": tapp, "T_C": T, "phase_means": means}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for mi, m in enumerate(self.members):
+                p1, p2 = m.pair
+                ratio = means[:, mi, p1] / means[:, mi, p2]
+                delta[mi] = 1000.0 * (np.log(ratio) - np.log(ratio[m.ref]))
+                sep = sampled[:, mi, :].copy()            # mineral separates (isotope, phase)
+                if m.contamination:
+                    src, into, f = m.contamination
+                    sep[:, into] = (1.0 - f) * sep[:, into] + f * sep[:, src]
+                r = sep[:, p1] / sep[:, p2]
+                measured[mi] = 1000.0 * (np.log(r) - np.log(r[m.ref]))
+                A, B, C = m.lnK_coeffs[p1] - m.lnK_coeffs[p2]
+                tapp[mi] = phys.apparent_temperature(np.log(ratio[m.ref]), A, B, C,
+                                                     m.path.T_K(0.0)) - ZERO_C
+        return {"Delta_permil": delta, "Delta_measured_permil": measured, "T_apparent_C": tapp,
+                "T_C": T, "phase_means": means}
 
     def equilibrium_delta(self, T_C, member=0):
         """Equilibrium Delta (permil) of the member's pair at ``T_C``, per isotope."""

@@ -18,23 +18,29 @@ class GrainRecorder:
     problem : GrainExchangeProblem
     """
 
+    #: ensembles larger than this save profiles only at the start and the end
+    MAX_PROFILED_MEMBERS = 64
+
     def __init__(self, problem):
         self.problem = problem
         self.lead = problem.members[0]
         taus = set([1.0])
         profile_taus = set([0.0, 1.0])
+        # per-member profile times would multiply the TS restarts of a large ensemble
+        keep_profiles = len(problem.members) <= self.MAX_PROFILED_MEMBERS
         for m in problem.members:
             out = m.deck["output"]
             taus.update(np.linspace(0.0, 1.0, out["series_points"])[1:].tolist())
-            for T in out["temperatures_C"]:
-                tau = float(m.path.tau_at(T))
-                taus.add(tau)
-                profile_taus.add(tau)
+            extra = [tau for T in out["temperatures_C"] for tau in m.path.tau_at(T)]
+            extra += [t / m.path.duration_Myr for t in out["times_Myr"]]
+            taus.update(extra)
+            if keep_profiles:
+                profile_taus.update(extra)
         taus.discard(0.0)
         self.times = np.array(sorted(taus))
         self.profile_times = np.array(sorted(profile_taus))
-        self.series = {k: [] for k in ("tau", "Delta_permil", "T_apparent_C", "T_C",
-                                       "phase_mean", "inventory")}
+        self.series = {k: [] for k in ("tau", "Delta_permil", "Delta_measured_permil", "T_apparent_C",
+                                       "T_C", "phase_mean", "inventory")}
         self.profiles = {k: [] for k in ("tau", "grains", "boundary")}
 
     # -------------------------------------------------------------- driver interface
@@ -50,6 +56,7 @@ class GrainRecorder:
         s = self.series
         s["tau"].append(float(tau))
         s["Delta_permil"].append(h["Delta_permil"])
+        s["Delta_measured_permil"].append(h["Delta_measured_permil"])
         s["T_apparent_C"].append(h["T_apparent_C"])
         s["T_C"].append(h["T_C"])
         s["phase_mean"].append(h["phase_means"])
@@ -87,10 +94,12 @@ class GrainRecorder:
         p = self.problem
         members = []
         delta = self.series["Delta_permil"][-1]
+        measured = self.series["Delta_measured_permil"][-1]
         for mi, m in enumerate(p.members):
             heavy = [n for n in range(p.niso) if n != m.ref]
             d = {
                 "Delta_permil": float(delta[mi, heavy[0]]),
+                "Delta_measured_permil": float(measured[mi, heavy[0]]),
                 "T_apparent_C": float(self.series["T_apparent_C"][-1][mi]),
                 "T_C": float(self.series["T_C"][-1][mi]),
                 "closure_temperature_C": float(self.series["T_apparent_C"][-1][mi]),
@@ -124,6 +133,9 @@ class GrainRecorder:
         put(g, "T_C", self.series["T_C"], "degC", "temperature [time, member]")
         put(g, "Delta_permil", self.series["Delta_permil"], "permil",
             "1000 ln(R_1/R_2) of the pair, R = bulk isotope/reference [time, member, isotope]")
+        put(g, "Delta_measured_permil", self.series["Delta_measured_permil"], "permil",
+            "Delta as measured on mineral separates (cores only, contamination; [measurement]) "
+            "[time, member, isotope]")
         put(g, "T_apparent_C", self.series["T_apparent_C"], "degC",
             "temperature recorded by the bulk elemental ratio of the pair [time, member]")
         put(g, "phase_mean", self.series["phase_mean"], "relative to bulk rock",
@@ -134,7 +146,8 @@ class GrainRecorder:
         ptau = np.asarray(self.profiles["tau"])
         grains = np.asarray(self.profiles["grains"])
         put(pr, "tau", ptau, "1", "normalised times of the profiles")
-        put(pr, "T_C", lead.path.T_C(ptau), "degC", "temperature of each profile (member 0's path)")
+        put(pr, "T_C", np.array([[m.path.T_C(t) for m in p.members] for t in ptau]).reshape(len(ptau), -1),
+            "degC", "temperature of each profile [profile, member]")
         put(pr, "r_over_R", p.grid.centres, "1", "cell centres, radius / grain radius")
         radii = [c["radius_m"] * 1e3 for m in p.members for c in m.classes]
         put(pr, "radius_mm", radii, "mm", "grain radius of each class")
