@@ -71,6 +71,39 @@ def build_parser():
     deck_args(c)
     c.add_argument("--quiet", action="store_true", help="print nothing when the deck is valid")
 
+    sw = sub.add_parser("sweep", help="run many members of a deck (cartesian or Monte Carlo)",
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+                        description="Run the deck for every combination of the --vary values and/or N "
+                        "Monte Carlo draws of the deck's [sample] distributions, as one ensemble spread "
+                        "over the MPI ranks; write one DIR/summary.json and DIR/results.h5 with every "
+                        "member's parameters and results. Values: v1,v2,... (TOML), a:b[:n] or lin:a:b:n "
+                        "(n evenly spaced, default 11), log:a:b:n (geometric).")
+    deck_args(sw)
+    sw.add_argument("--vary", action="append", default=[], metavar="KEY=VALUES",
+                    help="e.g. --vary temperature.rate_C_per_Myr=log:1:1e7:8 (repeatable: cartesian product)")
+    sw.add_argument("--samples", type=int, default=0, metavar="N", help="Monte Carlo draws from [sample]")
+    sw.add_argument("--seed", type=int, default=0, help="random seed of the draws (default 0)")
+    sw.add_argument("--out", metavar="DIR", help="output directory (default: runs/<deck>-sweep)")
+    sw.add_argument("--force", action="store_true", help="replace an earlier sweep in DIR")
+    sw.add_argument("--progress", type=float, default=10.0, metavar="SECONDS")
+
+    iv = sub.add_parser("invert", help="find the parameter value that reproduces a measured result",
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+                        description="Find the value of --param in --bracket for which the run's --target "
+                        "result is reproduced, for each value of --over (if given). A scan over the "
+                        "bracket finds the sign change, then regula falsi (Illinois) refines every root "
+                        "at once; each evaluation is one batched ensemble.")
+    deck_args(iv)
+    iv.add_argument("--target", required=True, metavar="KEY=VALUE", help="e.g. Delta_permil=1.29")
+    iv.add_argument("--param", required=True, metavar="KEY", help="e.g. phases.opx.beta")
+    iv.add_argument("--bracket", default="0:0.5", metavar="LOW:HIGH", help="search range (default 0:0.5)")
+    iv.add_argument("--over", metavar="KEY=VALUES", help="e.g. phases.cpx.beta=0:0.5:6")
+    iv.add_argument("--scan", type=int, default=11, help="scan points over the bracket (default 11)")
+    iv.add_argument("--tol", type=float, default=1e-4, help="tolerance on the target (default 1e-4)")
+    iv.add_argument("--out", metavar="DIR", help="output directory (default: runs/<deck>-invert)")
+    iv.add_argument("--force", action="store_true")
+    iv.add_argument("--progress", type=float, default=0.0, metavar="SECONDS")
+
     k = sub.add_parser("keys", help="list every deck key of a model, with units and defaults")
     k.add_argument("model", nargs="?", default="grain_exchange", help="model name (default grain_exchange)")
     return p
@@ -136,6 +169,44 @@ def main(argv=None):
             summary = run_deck(deck, out, comm, force=args.force, petsc_options=petsc_options,
                                progress_seconds=args.progress)
             _report(summary, out, rank)
+            return EXIT_OK
+        if args.command in ("sweep", "invert"):
+            from .deck.load import apply_overrides, read_toml
+            from .errors import DeckError
+            from .studies import default_out, parse_range, parse_target
+            raw = read_toml(args.deck)
+            problems = []
+            apply_overrides(raw, args.set, problems)
+            if problems:
+                raise DeckError(args.deck, problems)
+            from .ensemble import parse_values
+            try:
+                vary = [parse_values(v) for v in getattr(args, "vary", [])]
+                over = parse_values(args.over) if getattr(args, "over", None) else None
+            except ValueError as exc:
+                raise IsosimError(f"error: {exc}") from None
+            if args.command == "invert":
+                target = parse_target(args.target)
+                bracket = parse_range(args.bracket, "--bracket")
+            comm = _init_petsc(petsc_options)
+            rank = comm.rank
+            out = Path(args.out) if args.out else default_out(args.deck, args.command)
+            if args.command == "sweep":
+                from .studies import run_sweep
+                summary = run_sweep(raw, args.deck, out, comm, vary=vary, samples=args.samples,
+                                    seed=args.seed, force=args.force, progress_seconds=args.progress)
+                if rank == 0:
+                    print(f"[isosim] {summary['n_members']} members in {summary['wall_time_s']:.1f} s on "
+                          f"{summary['ranks']} rank(s); wrote {out / 'summary.json'} and {out / 'results.h5'}")
+            else:
+                from .studies import run_invert
+                summary = run_invert(raw, args.deck, out, comm, target=target, param=args.param,
+                                     bracket=bracket, over=over, scan=args.scan, tol=args.tol,
+                                     force=args.force, progress_seconds=args.progress)
+                if rank == 0:
+                    for row in summary["solutions"]:
+                        print("[isosim] " + ", ".join(f"{k} = {v}" for k, v in row.items()))
+                    print(f"[isosim] wrote {out / 'summary.json'}")
             return EXIT_OK
         if args.command == "restart":
             from .runner import read_restart_meta

@@ -1,0 +1,224 @@
+"""Ensembles: many members of one deck (sweeps, Monte Carlo, inversions) solved together.
+
+A member is the base deck with some keys changed. Members that share their structure
+(grid, isotopes, phases, solver settings) form a *group*:
+
+- ``ensemble.mode = "batch"`` (default): a group is one vectorised system, its members'
+  grain classes spread over all ranks and integrated by one TS. Fast (one set of Python
+  calls per stage for thousands of members); members share time steps, so they agree with
+  single runs to the time tolerance, not bitwise, and results do not depend on the rank
+  count beyond round-off.
+- ``ensemble.mode = "independent"``: each member has its own TS on a one-rank
+  communicator and the ranks share out the members: every member is bitwise the single run.
+
+Every function here is collective over ``comm``.
+"""
+
+import copy
+import itertools
+import json
+import time
+
+import numpy as np
+
+from .deck import validate
+from .errors import DeckError, UsageError
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python < 3.11
+    import tomli as tomllib
+
+
+# ------------------------------------------------------------------------------ members
+def parse_values(text):
+    """Values of ``--vary KEY=SPEC``: ``v1,v2,...`` (TOML values), ``lin:a:b:n`` or ``log:a:b:n``."""
+    if "=" not in text:
+        raise ValueError(f"--vary {text!r}: expected KEY=v1,v2,..., KEY=a:b[:n], KEY=lin:a:b:n or KEY=log:a:b:n")
+    key, spec = (x.strip() for x in text.split("=", 1))
+    parts = spec.split(":")
+    if len(parts) in (2, 3) and parts[0] not in ("lin", "log"):
+        parts = ["lin", parts[0], parts[1], parts[2] if len(parts) == 3 else "11"]   # a:b[:n]
+    if parts[0] in ("lin", "log") and len(parts) == 4:
+        try:
+            a, b, n = float(parts[1]), float(parts[2]), int(parts[3])
+        except ValueError:
+            raise ValueError(f"--vary {text!r}: expected {parts[0]}:START:STOP:COUNT with numbers") from None
+        if n < 1 or (parts[0] == "log" and (a <= 0 or b <= 0)):
+            raise ValueError(f"--vary {text!r}: expected COUNT >= 1 (and positive bounds for log)")
+        vals = np.geomspace(a, b, n) if parts[0] == "log" else np.linspace(a, b, n)
+        return key, [float(v) for v in vals]
+    values = []
+    for item in spec.split(","):
+        try:
+            values.append(tomllib.loads(f"v = {item.strip()}")["v"])
+        except tomllib.TOMLDecodeError:
+            values.append(item.strip())
+    return key, values
+
+
+def set_key(raw, key, value):
+    """Set a dotted key in a raw deck dict (creating tables)."""
+    node = raw
+    parts = key.split(".")
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"{key}: {p} is a value, not a table")
+    node[parts[-1]] = value
+
+
+def sample_values(dist, n, rng):
+    """Draw ``n`` values from a resolved ``[sample."KEY"]`` table (truncated by low/high)."""
+    from scipy import stats
+    d = dist["dist"]
+    lo = -np.inf if dist["low"] is None else dist["low"]
+    hi = np.inf if dist["high"] is None else dist["high"]
+    if d == "uniform":
+        return rng.uniform(lo, hi, n)
+    if d == "loguniform":
+        return np.exp(rng.uniform(np.log(lo), np.log(hi), n))
+    if d == "normal":
+        a, b = (lo - dist["mean"]) / dist["sd"], (hi - dist["mean"]) / dist["sd"]
+        return stats.truncnorm.rvs(a, b, loc=dist["mean"], scale=dist["sd"], size=n, random_state=rng)
+    # lognormal: ln x ~ N(ln median, sigma), truncated to [low, high]
+    mu, s = np.log(dist["median"]), dist["sigma"]
+    a = (np.log(lo) - mu) / s if lo > 0 else -np.inf
+    b = (np.log(hi) - mu) / s if np.isfinite(hi) else np.inf
+    return np.exp(stats.truncnorm.rvs(a, b, loc=mu, scale=s, size=n, random_state=rng))
+
+
+def expand(raw, path, vary=(), samples=0, seed=0, extra=()):
+    """The member decks of a sweep.
+
+    Parameters
+    ----------
+    raw : dict
+        The base deck as read (with --set overrides applied).
+    vary : sequence of (key, list)
+        Cartesian product of the listed values.
+    samples : int
+        Monte Carlo draws of the deck's ``[sample]`` keys (combined with ``vary``).
+    extra : sequence of dict
+        Explicit members ({key: value}), used by the inversion.
+
+    Returns
+    -------
+    decks : list of dict (resolved), params : dict key -> list of member values
+    """
+    base = validate(copy.deepcopy(raw), path)        # the base deck must be valid by itself
+    assignments = [dict()]
+    if vary:
+        keys = [k for k, _ in vary]
+        assignments = [dict(zip(keys, combo)) for combo in itertools.product(*[v for _, v in vary])]
+    if samples:
+        if not base["sample"]:
+            raise UsageError(f"error: --samples {samples} needs distributions in the deck: add tables "
+                             f'such as [sample."phases.opx.beta"] to {path}')
+        rng = np.random.default_rng(seed)
+        draws = {k: sample_values(d, samples, rng) for k, d in base["sample"].items()}
+        assignments = [dict(a, **{k: float(v[i]) for k, v in draws.items()})
+                       for a in assignments for i in range(samples)]
+    if extra:
+        assignments = [dict(a, **e) for a in assignments for e in extra]
+    keys = list(dict.fromkeys(k for a in assignments for k in a))
+    decks, problems = [], []
+    for i, a in enumerate(assignments):
+        member = copy.deepcopy(raw)
+        try:
+            for k, v in a.items():
+                set_key(member, k, v)
+            decks.append(validate(member, path))
+        except (DeckError, ValueError) as exc:
+            detail = "; ".join(exc.problems) if isinstance(exc, DeckError) else str(exc)
+            problems.append(f"member {i} ({', '.join(f'{k}={v!r}' for k, v in a.items())}): {detail}")
+            if len(problems) >= 10:
+                problems.append("... (stopped after 10 invalid members)")
+                break
+    if problems:
+        raise DeckError(path, problems)
+    params = {k: [a.get(k) for a in assignments] for k in keys}
+    return decks, params
+
+
+def group_key(deck):
+    """Members that share this key can be integrated as one vectorised system."""
+    return json.dumps([deck["grid"], deck["isotopes"]["names"], list(deck["phases"]), deck["solver"],
+                       deck["ensemble"]["mode"]], sort_keys=True)
+
+
+# ------------------------------------------------------------------------------ solving
+def solve(decks, comm, *, progress_seconds=10.0, log=print):
+    """Integrate every member; return ``(headlines, series)`` on rank 0 (None elsewhere).
+
+    ``headlines`` is a list (one dict per member, in member order); ``series`` a list of
+    dicts of arrays (``T_C``, ``Delta_permil``, ``T_apparent_C``, ``Delta_measured_permil``
+    against the member's own output times).
+    """
+    from mpi4py import MPI
+
+    from .models import REGISTRY
+
+    problem_cls, recorder_cls = REGISTRY[decks[0]["model"]]
+    groups = {}
+    for i, d in enumerate(decks):
+        groups.setdefault(group_key(d), []).append(i)
+    headlines = [None] * len(decks)
+    series = [None] * len(decks)
+    t0 = time.monotonic()
+    say = log if comm.rank == 0 else (lambda *a, **k: None)
+    for gi, idx in enumerate(groups.values()):
+        mode = decks[idx[0]]["ensemble"]["mode"]
+        say(f"[isosim] group {gi + 1}/{len(groups)}: {len(idx)} member(s), {mode} mode, "
+            f"{comm.size} rank(s)", flush=True)
+        if mode == "batch":
+            problem, rec = _integrate([decks[i] for i in idx], comm, problem_cls, recorder_cls,
+                                      progress_seconds, log)
+            if comm.rank == 0:
+                for k, i in enumerate(idx):
+                    headlines[i] = rec.headline()[k]
+                    series[i] = _member_series(rec, k)
+        else:
+            mine = idx[comm.rank::comm.size]
+            done = []
+            last = time.monotonic()
+            for n, i in enumerate(mine):
+                _, rec = _integrate([decks[i]], MPI.COMM_SELF, problem_cls, recorder_cls, 0, log)
+                done.append((i, rec.headline()[0], _member_series(rec, 0)))
+                if comm.rank == 0 and time.monotonic() - last >= progress_seconds > 0:
+                    last = time.monotonic()
+                    say(f"[isosim] rank 0: {n + 1}/{len(mine)} members done, "
+                        f"{time.monotonic() - t0:.0f} s", flush=True)
+            gathered = comm.gather(done, root=0)
+            if comm.rank == 0:
+                for part in gathered:
+                    for i, h, s in part:
+                        headlines[i], series[i] = h, s
+    if comm.rank != 0:
+        return None, None
+    return headlines, series
+
+
+def _integrate(decks, comm, problem_cls, recorder_cls, progress_seconds, log):
+    from .solver.driver import Driver
+
+    problem = problem_cls(decks, comm)
+    rec = recorder_cls(problem)
+    driver = Driver(problem, rec, decks[0]["solver"], decks[0]["checkpoint"], write_checkpoint=None,
+                    progress_seconds=progress_seconds, log=log)
+    try:
+        driver.run()
+    finally:
+        driver.destroy()
+    return problem, rec
+
+
+def _member_series(rec, k):
+    s = rec.series
+    return {
+        "tau": np.asarray(s["tau"]),
+        "T_C": np.asarray(s["T_C"])[:, k],
+        "Delta_permil": np.asarray(s["Delta_permil"])[:, k],
+        "Delta_measured_permil": np.asarray(s["Delta_measured_permil"])[:, k],
+        "T_apparent_C": np.asarray(s["T_apparent_C"])[:, k],
+    }

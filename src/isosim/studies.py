@@ -1,0 +1,213 @@
+"""Studies built on ensembles: ``isosim sweep`` and ``isosim invert``. Collective over ``comm``.
+
+Outputs follow SPEC §6: ``DIR/summary.json`` (resolved base deck, version, ranks, wall time,
+and every member's parameters and headline results) and ``DIR/results.h5``.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from . import __version__
+from .deck import to_toml, validate
+from .ensemble import expand, solve
+from .errors import CheckpointIOError, UsageError
+from .io.atomic import atomic_path, write_text
+from .runner import collective, prepare_run_dir
+
+HEADLINE_KEYS = ("Delta_permil", "Delta_measured_permil", "T_apparent_C", "T_C")
+
+
+def _write_ensemble(run_dir, base, params, headlines, series, extra_summary, wall, comm_size):
+    keys = list(params)
+    members = [dict({"params": {k: params[k][i] for k in keys}}, **h) for i, h in enumerate(headlines)]
+    summary = {
+        "isosim_version": __version__, "model": base["model"], "title": base.get("title", ""),
+        "status": "complete", "ranks": comm_size, "wall_time_s": round(wall, 3),
+        "varied": keys, "n_members": len(members), **extra_summary,
+        "members": members, "deck": base,
+    }
+    try:
+        with atomic_path(run_dir / "results.h5") as tmp:
+            with h5py.File(tmp, "w") as h5:
+                h5.attrs["isosim_version"] = __version__
+                h5.attrs["model"] = base["model"]
+                h5.attrs["deck"] = to_toml(base)
+                h5.attrs["varied"] = keys
+                g = h5.create_group("members")
+                g.attrs["description"] = "one row per member: varied parameters and final results"
+                for k in keys:
+                    g.create_dataset(f"params/{k}", data=np.asarray(params[k], dtype=float))
+                units = {"Delta_permil": "permil", "Delta_measured_permil": "permil",
+                         "T_apparent_C": "degC", "T_C": "degC"}
+                for k in HEADLINE_KEYS:
+                    ds = g.create_dataset(k, data=np.array([h[k] for h in headlines], dtype=float))
+                    ds.attrs["units"] = units[k]
+                s = h5.create_group("series")
+                s.attrs["description"] = ("per member, exact values at its output times, padded with "
+                                          "NaN [member, time]; Delta for the first non-reference isotope")
+                n = max(len(x["tau"]) for x in series)
+                for k, unit in (("tau", "1"), ("T_C", "degC"), ("Delta_permil", "permil"),
+                                ("Delta_measured_permil", "permil"), ("T_apparent_C", "degC")):
+                    arr = np.full((len(series), n), np.nan)
+                    for i, x in enumerate(series):
+                        v = x[k]
+                        arr[i, :len(v)] = v if v.ndim == 1 else v[:, 1 if v.shape[1] > 1 else 0]
+                    ds = s.create_dataset(k, data=arr)
+                    ds.attrs["units"] = unit
+        write_text(run_dir / "summary.json", json.dumps(summary, indent=1, default=float) + "\n")
+    except OSError as exc:
+        raise CheckpointIOError(f"error: could not write results in {run_dir}: {exc}") from None
+    return summary
+
+
+def run_sweep(raw, path, run_dir, comm, *, vary=(), samples=0, seed=0, force=False,
+              progress_seconds=10.0, log=print):
+    """``isosim sweep``: expand, solve and write one summary for every member."""
+    t0 = time.monotonic()
+    decks, params = collective(comm, lambda: expand(raw, path, vary, samples, seed))
+    run_dir = collective(comm, lambda: prepare_run_dir(run_dir, force))
+    base = validate(dict(raw), path)
+    if comm.rank == 0:
+        write_text(run_dir / "deck.toml", to_toml(base))
+        log(f"[isosim] sweep of {len(decks)} member(s) over {', '.join(params) or 'nothing'}", flush=True)
+    headlines, series = solve(decks, comm, progress_seconds=progress_seconds, log=log)
+    extra = {"samples": samples, "seed": seed} if samples else {}
+    return collective(comm, lambda: _write_ensemble(run_dir, base, params, headlines, series, extra,
+                                                    time.monotonic() - t0, comm.size))
+
+
+# ------------------------------------------------------------------------------ inversion
+def run_invert(raw, path, run_dir, comm, *, target, param, bracket, over=None, scan=11,
+               tol=1e-4, max_iter=40, force=False, progress_seconds=10.0, log=print):
+    """``isosim invert``: the value of ``param`` in ``bracket`` giving ``target`` (key, value),
+    for each value of the ``over`` parameter (key, values) if given.
+
+    A scan of ``scan`` points over the bracket (one batched ensemble with every ``over``
+    value) finds the sign change of result - target; Illinois regula falsi then refines
+    every root at once, one batched ensemble per iteration, until |result - target| < tol or
+    the bracket is narrower than 1e-9 of its start.
+    """
+    t0 = time.monotonic()
+    tkey, tval = target
+    if tkey not in HEADLINE_KEYS:
+        raise UsageError(f"error: --target {tkey}: expected one of {', '.join(HEADLINE_KEYS)}")
+    over_key, over_vals = over if over else (None, [None])
+    run_dir = collective(comm, lambda: prepare_run_dir(run_dir, force))
+    say = log if comm.rank == 0 else (lambda *a, **k: None)
+
+    def evaluate(points):
+        """points: list of (over value, param value) -> residuals (result - target)."""
+        extra = [{param: p, **({over_key: o} if over_key else {})} for o, p in points]
+        decks, _ = collective(comm, lambda: expand(raw, path, extra=extra))
+        heads, _ = solve(decks, comm, progress_seconds=progress_seconds, log=lambda *a, **k: None)
+        heads = comm.bcast(heads, root=0)
+        return np.array([h[tkey] for h in heads]) - tval
+
+    lo, hi = bracket
+    grid = np.linspace(lo, hi, scan)
+    res = evaluate([(o, p) for o in over_vals for p in grid]).reshape(len(over_vals), scan)
+    say(f"[isosim] scan: {len(over_vals) * scan} members over {param} in [{lo:g}, {hi:g}]", flush=True)
+    a = np.full(len(over_vals), np.nan)
+    b = np.full(len(over_vals), np.nan)
+    fa, fb = a.copy(), b.copy()
+    for i in range(len(over_vals)):
+        change = np.flatnonzero(np.sign(res[i, :-1]) * np.sign(res[i, 1:]) <= 0)
+        if change.size:
+            k = change[0]
+            a[i], b[i], fa[i], fb[i] = grid[k], grid[k + 1], res[i, k], res[i, k + 1]
+    found = np.isfinite(a)
+    x = np.where(found, a, np.nan)
+    fx = np.where(found, fa, np.nan)
+    side = np.zeros(len(over_vals))
+    iters = 0
+    width0 = hi - lo
+    while iters < max_iter:
+        active = found & ~((np.abs(fx) < tol) | (np.abs(b - a) < 1e-9 * width0))
+        if not active.any():
+            break
+        iters += 1
+        xa = a[active] - fa[active] * (b[active] - a[active]) / (fb[active] - fa[active])
+        xa = np.where(np.isfinite(xa), xa, 0.5 * (a[active] + b[active]))
+        fnew = evaluate([(over_vals[i], xv) for i, xv in zip(np.flatnonzero(active), xa)])
+        for i, xv, fv in zip(np.flatnonzero(active), xa, fnew):
+            x[i], fx[i] = xv, fv
+            if np.sign(fv) == np.sign(fa[i]):
+                a[i], fa[i] = xv, fv
+                if side[i] == -1:
+                    fb[i] *= 0.5          # Illinois: halve the stale end's value
+                side[i] = -1
+            else:
+                b[i], fb[i] = xv, fv
+                if side[i] == 1:
+                    fa[i] *= 0.5
+                side[i] = 1
+        say(f"[isosim] iteration {iters}: max |{tkey} - target| = {np.nanmax(np.abs(fx[found])):.2e}",
+            flush=True)
+
+    rows = []
+    for i, o in enumerate(over_vals):
+        row = {param: float(x[i]) if found[i] else None,
+               "bracket": [float(a[i]), float(b[i])] if found[i] else None,
+               "residual": float(fx[i]) if found[i] else None,
+               "found": bool(found[i])}
+        if over_key:
+            row = {over_key: o, **row}
+        if not found[i]:
+            row["note"] = (f"{tkey} - target does not change sign over {param} in [{lo:g}, {hi:g}] "
+                           f"(from {res[i, 0]:+.4g} to {res[i, -1]:+.4g}); widen --bracket")
+        rows.append(row)
+
+    def write():
+        base = validate(dict(raw), path)
+        summary = {"isosim_version": __version__, "model": base["model"], "status": "complete",
+                   "ranks": comm.size, "wall_time_s": round(time.monotonic() - t0, 3),
+                   "target": {tkey: tval}, "param": param, "over": over_key, "bracket": [lo, hi],
+                   "tolerance": tol, "iterations": iters, "solutions": rows,
+                   "scan": {"grid": grid.tolist(), "residual": res.tolist()}, "deck": base}
+        write_text(run_dir / "deck.toml", to_toml(base))
+        write_text(run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
+        with atomic_path(run_dir / "results.h5") as tmp:
+            with h5py.File(tmp, "w") as h5:
+                h5.attrs["isosim_version"] = __version__
+                h5.attrs["kind"] = "inversion"
+                h5.attrs["param"] = param
+                h5.attrs["target"] = f"{tkey}={tval}"
+                if over_key:
+                    h5.attrs["over"] = over_key
+                    h5["over_values"] = np.asarray(over_vals, dtype=float)
+                h5["solution"] = x
+                h5["bracket"] = np.stack([a, b], axis=1)
+                h5["residual"] = fx
+                h5["scan_grid"] = grid
+                h5["scan_residual"] = res
+        return summary
+
+    return collective(comm, write)
+
+
+def parse_target(text):
+    if "=" not in text:
+        raise UsageError(f"error: --target {text!r}: expected KEY=VALUE, e.g. Delta_permil=1.29")
+    k, v = text.split("=", 1)
+    try:
+        return k.strip(), float(v)
+    except ValueError:
+        raise UsageError(f"error: --target {text!r}: {v!r} is not a number") from None
+
+
+def parse_range(text, what):
+    try:
+        lo, hi = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise UsageError(f"error: {what} {text!r}: expected LOW:HIGH, e.g. 0:0.5") from None
+    if not lo < hi:
+        raise UsageError(f"error: {what} {text!r}: LOW must be below HIGH")
+    return lo, hi
+
+
+def default_out(deck_path, kind):
+    return Path("runs") / f"{Path(deck_path).stem}-{kind}"
