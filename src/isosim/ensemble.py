@@ -175,16 +175,19 @@ def solve(decks, comm, *, progress_seconds=10.0, log=print):
             problem, rec = _integrate([decks[i] for i in idx], comm, problem_cls, recorder_cls,
                                       progress_seconds, log)
             if comm.rank == 0:
+                heads = rec.headline()
+                arrays = _series_arrays(rec)
                 for k, i in enumerate(idx):
-                    headlines[i] = rec.headline()[k]
-                    series[i] = _member_series(rec, k)
+                    headlines[i] = heads[k]
+                    series[i] = {key: (v if key == "tau" else v[:, k]) for key, v in arrays.items()}
         else:
             mine = idx[comm.rank::comm.size]
             done = []
             last = time.monotonic()
             for n, i in enumerate(mine):
                 _, rec = _integrate([decks[i]], MPI.COMM_SELF, problem_cls, recorder_cls, 0, log)
-                done.append((i, rec.headline()[0], _member_series(rec, 0)))
+                arrays = _series_arrays(rec)
+                done.append((i, rec.headline()[0], {k: (v if k == "tau" else v[:, 0]) for k, v in arrays.items()}))
                 if comm.rank == 0 and time.monotonic() - last >= progress_seconds > 0:
                     last = time.monotonic()
                     say(f"[isosim] rank 0: {n + 1}/{len(mine)} members done, "
@@ -213,12 +216,7 @@ def _integrate(decks, comm, problem_cls, recorder_cls, progress_seconds, log):
     return problem, rec
 
 
-def _member_series(rec, k):
-    s = rec.series
-    return {
-        "tau": np.asarray(s["tau"]),
-        "T_C": np.asarray(s["T_C"])[:, k],
-        "Delta_permil": np.asarray(s["Delta_permil"])[:, k],
-        "Delta_measured_permil": np.asarray(s["Delta_measured_permil"])[:, k],
-        "T_apparent_C": np.asarray(s["T_apparent_C"])[:, k],
-    }
+def _series_arrays(rec):
+    """The recorder's series as arrays [time, member, ...] (built once per batch)."""
+    return {k: np.asarray(rec.series[k]) for k in
+            ("tau", "T_C", "Delta_permil", "Delta_measured_permil", "T_apparent_C")}

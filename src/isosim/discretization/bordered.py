@@ -8,23 +8,36 @@ group (one per isotope and ensemble member)::
     [ C   d ] [y] = [g]
 
 with B and C nonzero only at rim cells. Block elimination is exact: with z = T^-1 B,
-y = (g - C T^-1 f) / (d - C z) and x = T^-1 f - z y. All blocks are laid end to end as
-one long tridiagonal matrix (zero couplings between blocks) and factored by LAPACK
-``dgttrf``, so the cost is linear in the number of unknowns. Groups whose blocks live
-on several MPI ranks are summed by the ``allreduce`` callable given to :meth:`solve`.
+y = (g - C T^-1 f) / (d - C z) and x = T^-1 f - z y.
+
+The tridiagonal blocks are solved by the Thomas algorithm vectorised *across* blocks:
+each of the n sweep steps is one numpy operation on all blocks at once (the blocks are
+independent). This replaced LAPACK ``dgttrf/dgttrs`` on the blocks laid end to end, whose
+row-by-row recurrence cost 4.4 ms per solve for 4096 blocks of 100 cells. No pivoting is
+needed: shift*I + kappa*L is strictly diagonally dominant for shift > 0 (every row's
+off-diagonals sum to at most kappa (lo + up)).
+Groups whose blocks live on several MPI ranks are summed by the caller's allreduce.
 """
 
 import numpy as np
-from scipy.linalg import lapack
 
 
 class BorderedTridiagonal:
-    """Factorization of a bordered block-tridiagonal matrix.
+    """Factorization of shift*I + kappa_b * L for every block b, bordered.
+
+    Every block shares the grid operator L (entries ``lo``, ``up``; see
+    :class:`isosim.discretization.spherical.SphereGrid`) and has its own scale kappa_b, so
+    block b is tridiagonal with  lower = -kappa_b lo_i,  diag = shift + kappa_b (lo_i + up_i),
+    upper = -kappa_b up_i. Arrays are in (cell, block) layout: each Thomas sweep step is one
+    contiguous vector operation over all blocks.
 
     Parameters
     ----------
-    lower, diag, upper : ndarray, shape (nblocks, n)
-        Tridiagonal entries of each block (``lower[:, 0]`` and ``upper[:, -1]`` unused).
+    kappa : ndarray, shape (nblocks,)
+    shift : float
+    lo, up : ndarray, shape (n,)
+        Grid couplings to the inner and outer neighbour (``lo[0]`` = 0; ``up[-1]`` couples
+        the last cell to the rim value).
     border_col : ndarray, shape (nblocks,)
         B entry: coupling of each block's last cell to its group's border unknown.
     border_row : ndarray, shape (nblocks,)
@@ -34,43 +47,56 @@ class BorderedTridiagonal:
     ngroups : int
     """
 
-    def __init__(self, lower, diag, upper, border_col, border_row, group, ngroups):
-        nb, n = diag.shape
-        self.shape = (nb, n)
+    def __init__(self, kappa, shift, lo, up, border_col, border_row, group, ngroups):
+        n, nb = lo.size, kappa.size
+        self.shape = (n, nb)
         self.group = group
         self.ngroups = ngroups
         self.border_row = border_row
-        sub = lower.copy()
-        sub[:, 0] = 0.0
-        sup = upper.copy()
-        sup[:, -1] = 0.0
-        if nb * n == 0:
-            self._factors = None
-            self.z_rim = np.zeros(0)
-            self.z = np.zeros((0, n))
-            return
-        dl, d, du, du2, ipiv, info = lapack.dgttrf(sub.ravel()[1:], diag.ravel(), sup.ravel()[:-1])
-        if info != 0:
-            raise np.linalg.LinAlgError(f"singular tridiagonal block (dgttrf info={info})")
-        self._factors = (dl, d, du, du2, ipiv)
-        rhs = np.zeros((nb, n))
-        rhs[:, -1] = border_col
-        self.z = self._solve_blocks(rhs)
-        self.z_rim = self.z[:, -1]
+        self._a = -lo[:, None] * kappa[None, :]          # sub-diagonal (cell, block)
+        inv = np.empty((n, nb))                          # 1 / pivot of each row
+        cp = np.empty((n, nb))                           # modified super-diagonal
+        if nb:
+            for i in range(n):
+                b = shift + kappa * (lo[i] + up[i])
+                if i:
+                    b = b - self._a[i] * cp[i - 1]
+                inv[i] = 1.0 / b
+                cp[i] = (-up[i] * kappa) * inv[i]
+            if not np.all(np.isfinite(inv)):
+                raise np.linalg.LinAlgError("singular tridiagonal block")
+        self._inv, self._cp = inv, cp
+        # z = T^-1 B with B = border_col at the last cell: the forward sweep is zero until there
+        z = np.empty((n, nb))
+        if nb:
+            z[-1] = border_col * inv[-1]
+            for i in range(n - 2, -1, -1):
+                z[i] = -cp[i] * z[i + 1]
+        self.z = z
+        self.z_rim = z[-1]
 
-    def _solve_blocks(self, rhs):
-        if self._factors is None:
-            return rhs.copy()
-        x, info = lapack.dgttrs(*self._factors, rhs.ravel())
-        return x.reshape(self.shape)
+    def solve_blocks(self, rhs):
+        """T^-1 rhs for rhs of shape (n, nblocks) (a new array)."""
+        a, inv, cp = self._a, self._inv, self._cp
+        y = rhs.copy()
+        if y.size == 0:
+            return y
+        n = y.shape[0]
+        y[0] *= inv[0]
+        for i in range(1, n):
+            y[i] -= a[i] * y[i - 1]
+            y[i] *= inv[i]
+        for i in range(n - 2, -1, -1):
+            y[i] -= cp[i] * y[i + 1]
+        return y
 
     def partial_schur(self, rhs_blocks):
-        """Per-group partial sums ``(C T^-1 f, C z)`` from the local blocks, and T^-1 f."""
-        w = self._solve_blocks(rhs_blocks)
-        cf = np.bincount(self.group, self.border_row * w[:, -1], minlength=self.ngroups)
+        """T^-1 f and the per-group partial sums ``C T^-1 f`` and ``C z`` of the local blocks."""
+        w = self.solve_blocks(rhs_blocks)
+        cf = np.bincount(self.group, self.border_row * w[-1], minlength=self.ngroups)
         cz = np.bincount(self.group, self.border_row * self.z_rim, minlength=self.ngroups)
         return w, cf, cz
 
     def back_substitute(self, w, y):
         """x = T^-1 f - z y for the local blocks, given every group's border value ``y``."""
-        return w - self.z * y[self.group][:, None]
+        return w - self.z * y[self.group][None, :]

@@ -148,6 +148,11 @@ class GrainExchangeProblem:
         self.nmem_local = self.mem_local.size
         self.paths = PathBatch([self.members[m].path for m in self.mem_local])
         self.paths_all = PathBatch([m.path for m in self.members])
+        # per member: phase pair and reference isotope, ln K of the pair, start T, contamination
+        self._pairs = np.array([[m.pair[0], m.pair[1], m.ref] for m in self.members], dtype=int)
+        self._pair_lnK = np.array([m.lnK_coeffs[m.pair[0]] - m.lnK_coeffs[m.pair[1]] for m in self.members])
+        self._T0_K = np.array([m.path.T_K(0.0) for m in self.members])
+        self._contaminated = [(mi, m.contamination) for mi, m in enumerate(self.members) if m.contamination]
         self.nblocks = self.niso * self.ncls
         self.group = (np.arange(self.niso)[:, None] * self.nmem_local + self.cls_mem[None, :]).ravel()
         self.ngroups = self.niso * self.nmem_local
@@ -155,6 +160,9 @@ class GrainExchangeProblem:
         self.global_size = self.niso * (self.ncls_global * self.n + self.nmem)
         self.algebraic = bool(np.any([m.v_b == 0 for m in self.members]))
         self._factors = None
+        # face couplings as (cell, 1, 1) columns for the cell-major layout
+        self._up_inner = self.grid.up[:-1, None, None]
+        self._lo_inner = self.grid.lo[1:, None, None]
 
     # ------------------------------------------------------------------ coefficients
     def coefficients(self, tau):
@@ -167,8 +175,10 @@ class GrainExchangeProblem:
 
     # ------------------------------------------------------------------ state layout
     def split(self, u):
-        """Views (grains (niso, ncls, n), owned boundary (niso, nown)) of a local array."""
-        g = u[: self.nblocks * self.n].reshape(self.niso, self.ncls, self.n)
+        """Views (grains (n, niso, ncls), owned boundary (niso, nown)) of a local array.
+
+        Cell-major layout: every sweep over cells is a contiguous operation on all blocks."""
+        g = u[: self.nblocks * self.n].reshape(self.n, self.niso, self.ncls)
         b = u[self.nblocks * self.n:].reshape(self.niso, self.own_members.size)
         return g, b
 
@@ -210,7 +220,7 @@ class GrainExchangeProblem:
         phiK = self._reduce_split(phiK)
         b = 1.0 / (phiK + self.v_b[None, :])
         g, bo = self.split(u)
-        g[:] = (K * b[:, self.cls_mem])[:, :, None]
+        g[:] = (K * b[:, self.cls_mem])[None]
         bo[:] = b[:, self.own_in_local]
 
     def _diffusion(self, g, b_owned, kappa, K):
@@ -221,15 +231,17 @@ class GrainExchangeProblem:
         rim_value = K * bfull[:, self.cls_mem]                   # (niso, ncls)
         up, lo = self.grid.up, self.grid.lo
         lap = np.empty_like(g)
-        lap[..., :-1] = up[:-1] * (g[..., 1:] - g[..., :-1])
-        lap[..., -1] = up[-1] * (rim_value - g[..., -1])
-        lap[..., 1:] += lo[1:] * (g[..., :-1] - g[..., 1:])
-        flux = self.phi * kappa * self.grid.rim * (rim_value - g[..., -1])   # into each grain
+        diff = g[1:] - g[:-1]                                    # across the inner faces
+        lap[:-1] = self._up_inner * diff
+        lap[-1] = up[-1] * (rim_value - g[-1])
+        lap[1:] -= self._lo_inner * diff
+        lap *= kappa[None]
+        flux = self.phi * kappa * self.grid.rim * (rim_value - g[-1])   # into each grain
         sums = np.zeros((self.niso, self.nmem_local))
         for n in range(self.niso):
             sums[n] = np.bincount(self.cls_mem, flux[n], minlength=self.nmem_local)
         sums = self._reduce_split(sums) * self.row_scale[None, :]
-        return kappa[..., None] * lap, sums[:, self.own_in_local]
+        return lap, sums[:, self.own_in_local]
 
     def ifunction(self, tau, u, udot, f):
         """Residual F(tau, u, u') on local arrays. Collective (split members)."""
@@ -244,14 +256,11 @@ class GrainExchangeProblem:
     def ijacobian(self, tau, u, shift):
         """Factor J = shift dF/du' + dF/du exactly (bordered block elimination)."""
         kappa, K = self.coefficients(tau)
-        up, lo = self.grid.up, self.grid.lo
-        kap = kappa.reshape(-1, 1)
-        diag = shift + kap * (up + lo)[None, :]
-        lower = -kap * lo[None, :]
-        upper = -kap * up[None, :]
+        up = self.grid.up
         border_col = (-kappa * up[-1] * K).ravel()
         w = (self.phi * kappa * self.grid.rim * self.row_scale[self.cls_mem]).ravel()
-        self._factors = BorderedTridiagonal(lower, diag, upper, border_col, -w, self.group, self.ngroups)
+        self._factors = BorderedTridiagonal(kappa.ravel(), shift, self.grid.lo, up, border_col, -w,
+                                            self.group, self.ngroups)
         wk = np.bincount(self.group, w * K.ravel(), minlength=self.ngroups).reshape(self.niso, -1)
         self._border_diag_partial = wk
         self._border_shift = np.where(self.v_b > 0, shift, 0.0)
@@ -271,7 +280,7 @@ class GrainExchangeProblem:
         fac = self._factors
         rg, rb = self.split(rhs)
         xg, xb = self.split(x)
-        w, cf, cz = fac.partial_schur(rg.reshape(self.nblocks, self.n))
+        w, cf, cz = fac.partial_schur(rg.reshape(self.n, self.nblocks))
         cf = cf.reshape(self.niso, self.nmem_local)
         cz = cz.reshape(self.niso, self.nmem_local)
         d = self._border_diag_partial.copy()
@@ -285,7 +294,7 @@ class GrainExchangeProblem:
         num = self._reduce_split(packed[:, :self.nmem_local])
         den = self._reduce_split(packed[:, self.nmem_local:])
         y = num / den
-        xg[:] = fac.back_substitute(w, y.ravel()).reshape(self.niso, self.ncls, self.n)
+        xg[:] = fac.back_substitute(w, y.ravel()).reshape(self.n, self.niso, self.ncls)
         xb[:] = y[:, own]
 
     # ------------------------------------------------------------------ diagnostics
@@ -315,9 +324,9 @@ class GrainExchangeProblem:
         if not self.ncls:
             means = np.zeros((self.niso, 0))
         elif core:
-            means = np.einsum("njc,jc->nj", g, self._core_weights())
+            means = np.einsum("cnj,jc->nj", g, self._core_weights())
         else:
-            means = self.grid.mean(g)
+            means = np.tensordot(self.grid.weights, g, axes=(0, 0))
         for n in range(self.niso):
             acc[0, n] = np.bincount(key, self.phi * means[n], minlength=self.nmem * nph).reshape(self.nmem, nph)
             acc[1, n] = np.bincount(key, self.phi, minlength=self.nmem * nph).reshape(self.nmem, nph)
@@ -330,7 +339,7 @@ class GrainExchangeProblem:
         g, bo = self.split(u)
         tot = np.zeros((self.niso, self.nmem))
         mem_global = self.mem_local[self.cls_mem]
-        means = self.grid.mean(g) if self.ncls else np.zeros((self.niso, 0))
+        means = np.tensordot(self.grid.weights, g, axes=(0, 0)) if self.ncls else np.zeros((self.niso, 0))
         for n in range(self.niso):
             tot[n] = np.bincount(mem_global, self.phi * means[n], minlength=self.nmem)
         vb_own = np.array([self.members[m].v_b for m in self.own_members])
@@ -355,23 +364,19 @@ class GrainExchangeProblem:
         if any(m.core_fraction < 1.0 for m in self.members):
             sampled = self.phase_means(u, core=True)
         T = self.paths_all.T_K(tau) - ZERO_C
-        delta = np.zeros((self.nmem, self.niso))
-        measured = np.zeros((self.nmem, self.niso))
-        tapp = np.zeros(self.nmem)
+        mem = np.arange(self.nmem)
+        p1, p2, ref = self._pairs.T
         with np.errstate(divide="ignore", invalid="ignore"):
-            for mi, m in enumerate(self.members):
-                p1, p2 = m.pair
-                ratio = means[:, mi, p1] / means[:, mi, p2]
-                delta[mi] = 1000.0 * (np.log(ratio) - np.log(ratio[m.ref]))
-                sep = sampled[:, mi, :].copy()            # mineral separates (isotope, phase)
-                if m.contamination:
-                    src, into, f = m.contamination
-                    sep[:, into] = (1.0 - f) * sep[:, into] + f * sep[:, src]
-                r = sep[:, p1] / sep[:, p2]
-                measured[mi] = 1000.0 * (np.log(r) - np.log(r[m.ref]))
-                A, B, C = m.lnK_coeffs[p1] - m.lnK_coeffs[p2]
-                tapp[mi] = phys.apparent_temperature(np.log(ratio[m.ref]), A, B, C,
-                                                     m.path.T_K(0.0)) - ZERO_C
+            ratio = means[:, mem, p1] / means[:, mem, p2]                      # (niso, nmem)
+            lnr = np.log(ratio)
+            delta = (1000.0 * (lnr - lnr[ref, mem])).T
+            sep = sampled.copy()                                                # mineral separates
+            for mi, (src, into, f) in self._contaminated:
+                sep[:, mi, into] = (1.0 - f) * sep[:, mi, into] + f * sep[:, mi, src]
+            lns = np.log(sep[:, mem, p1] / sep[:, mem, p2])
+            measured = (1000.0 * (lns - lns[ref, mem])).T
+            A, B, C = self._pair_lnK.T
+            tapp = phys.apparent_temperature(lnr[ref, mem], A, B, C, self._T0_K) - ZERO_C
         return {"Delta_permil": delta, "Delta_measured_permil": measured, "T_apparent_C": tapp,
                 "T_C": T, "phase_means": means}
 
@@ -395,7 +400,7 @@ class GrainExchangeProblem:
         None elsewhere.
         """
         g, bo = self.split(u)
-        parts = self.comm.gather((g.copy(), bo.copy(), self.own_members), root=0)
+        parts = self.comm.gather((np.moveaxis(g, 0, -1).copy(), bo.copy(), self.own_members), root=0)
         if self.comm.rank != 0:
             return None
         grains = np.concatenate([p[0] for p in parts], axis=1)
@@ -413,5 +418,5 @@ class GrainExchangeProblem:
         state = self.comm.bcast(state, root=0)
         g, bo = self.split(u)
         c0, c1 = self.class_starts[self.comm.rank], self.class_starts[self.comm.rank + 1]
-        g[:] = state["grains"][:, c0:c1]
+        g[:] = np.moveaxis(state["grains"][:, c0:c1], -1, 0)
         bo[:] = state["boundary"][:, self.own_members]

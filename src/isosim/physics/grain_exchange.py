@@ -30,19 +30,20 @@ def fractionation_permil(ratio_1, ratio_2):
 
 
 def apparent_temperature(lnk, A, B, C, T_ref_K):
-    """Temperature (K) at which A/T^2 + B/T + C equals ``lnk``.
+    """Temperature (K) at which A/T^2 + B/T + C equals ``lnk`` (arrays broadcast).
 
     The quadratic in x = 1/T has up to two roots; the one on the same monotone branch
     as ``T_ref_K`` (the start of the path) is returned (for the Brey & Köhler opx–cpx
     coefficients the branch is T > -2A/B = 476 K). NaN where no root exists.
     """
-    lnk = np.asarray(lnk, dtype=float)
-    if A == 0.0:
-        return -B / (C - lnk) if B != 0.0 else np.full_like(lnk, np.nan)
-    x_turn = -B / (2.0 * A)
-    disc = B * B - 4.0 * A * (C - lnk)
-    root = np.sqrt(np.where(disc >= 0, disc, np.nan))
-    x_ref = 1.0 / T_ref_K
-    # the branch of x_ref: below or above the turning point x_turn
-    x = (-B - root) / (2 * A) if (x_ref < x_turn) == (A > 0) else (-B + root) / (2 * A)
-    return 1.0 / x
+    lnk, A, B, C, T_ref_K = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (lnk, A, B, C, T_ref_K)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        linear = -B / (C - lnk)                                    # T when A = 0
+        disc = B * B - 4.0 * A * (C - lnk)
+        root = np.sqrt(np.where(disc >= 0, disc, np.nan))
+        x_turn = -B / (2.0 * A)
+        # the branch of 1/T_ref: below or above the turning point x_turn
+        lower = (1.0 / T_ref_K < x_turn) == (A > 0)
+        x = np.where(lower, (-B - root) / (2 * A), (-B + root) / (2 * A))
+        T = np.where(A == 0.0, np.where(B != 0.0, linear, np.nan), 1.0 / x)
+    return T[()] if T.ndim == 0 else T
