@@ -82,7 +82,7 @@ def build_parser():
     sw.add_argument("--vary", action="append", default=[], metavar="KEY=VALUES",
                     help="e.g. --vary temperature.rate_C_per_Myr=log:1:1e7:8 (repeatable: cartesian product)")
     sw.add_argument("--samples", type=int, default=0, metavar="N", help="Monte Carlo draws from [sample]")
-    sw.add_argument("--seed", type=int, default=0, help="random seed of the draws (default 0)")
+    sw.add_argument("--seed", type=int, default=None, help="random seed of the draws (default: deck, 0)")
     sw.add_argument("--out", metavar="DIR", help="output directory (default: runs/<deck>-sweep)")
     sw.add_argument("--force", action="store_true", help="replace an earlier sweep in DIR")
     sw.add_argument("--progress", type=float, default=10.0, metavar="SECONDS")
@@ -94,15 +94,23 @@ def build_parser():
                         "bracket finds the sign change, then regula falsi (Illinois) refines every root "
                         "at once; each evaluation is one batched ensemble.")
     deck_args(iv)
-    iv.add_argument("--target", required=True, metavar="KEY=VALUE", help="e.g. Delta_permil=1.29")
-    iv.add_argument("--param", required=True, metavar="KEY", help="e.g. phases.opx.beta")
-    iv.add_argument("--bracket", default="0:0.5", metavar="LOW:HIGH", help="search range (default 0:0.5)")
+    iv.add_argument("--target", metavar="KEY=VALUE", help="e.g. Delta_permil=1.29 (default: deck [invert])")
+    iv.add_argument("--param", metavar="KEY", help="e.g. phases.opx.beta (default: deck [invert])")
+    iv.add_argument("--bracket", metavar="LOW:HIGH", help="search range (default: deck [invert], 0:0.5)")
     iv.add_argument("--over", metavar="KEY=VALUES", help="e.g. phases.cpx.beta=0:0.5:6")
     iv.add_argument("--scan", type=int, default=11, help="scan points over the bracket (default 11)")
     iv.add_argument("--tol", type=float, default=1e-4, help="tolerance on the target (default 1e-4)")
     iv.add_argument("--out", metavar="DIR", help="output directory (default: runs/<deck>-invert)")
     iv.add_argument("--force", action="store_true")
     iv.add_argument("--progress", type=float, default=0.0, metavar="SECONDS")
+
+    pl = sub.add_parser("plot", help="draw the figures of a run, sweep or inversion directory",
+                        description="Write PNG figures of DIR (a run: profiles, Delta and T_app against T; "
+                        "a sweep: results against the varied parameters; an inversion: the solution "
+                        "against the other parameter) into DIR/figures or --out. Needs matplotlib "
+                        "(Debian: python3-matplotlib; pip: isosim[plot]).")
+    pl.add_argument("run_dir", metavar="DIR")
+    pl.add_argument("--out", metavar="FIGDIR", help="where to write the PNGs (default DIR/figures)")
 
     k = sub.add_parser("keys", help="list every deck key of a model, with units and defaults")
     k.add_argument("model", nargs="?", default="grain_exchange", help="model name (default grain_exchange)")
@@ -152,6 +160,11 @@ def main(argv=None):
                 print(f"# {args.deck}: valid ({deck['model']}); resolved deck:\n")
                 print(to_toml(deck), end="")
             return EXIT_OK
+        if args.command == "plot":
+            from .plot import plot_run_dir
+            for f in plot_run_dir(Path(args.run_dir), Path(args.out) if args.out else None):
+                print(f"[isosim] wrote {f}")
+            return EXIT_OK
         if args.command == "keys":
             from .deck import MODELS
             from .deck.schema import describe_schema
@@ -179,28 +192,41 @@ def main(argv=None):
             apply_overrides(raw, args.set, problems)
             if problems:
                 raise DeckError(args.deck, problems)
+            from .deck import validate
             from .ensemble import parse_values
+            base = validate(raw, args.deck)      # the base deck alone must be valid
             try:
-                vary = [parse_values(v) for v in getattr(args, "vary", [])]
-                over = parse_values(args.over) if getattr(args, "over", None) else None
+                if args.command == "sweep":
+                    vary = [parse_values(v) for v in (args.vary or base["sweep"]["vary"])]
+                    samples = args.samples or base["sweep"]["samples"]
+                    seed = args.seed if args.seed is not None else base["sweep"]["seed"]
+                    if not vary and not samples:
+                        raise IsosimError(f"error: nothing to sweep: give --vary or --samples, or a "
+                                          f"[sweep] table in {args.deck}")
+                else:
+                    inv = base["invert"]
+                    over_text = args.over or inv["over"]
+                    over = parse_values(over_text) if over_text else None
+                    target = parse_target(args.target or inv["target"])
+                    param = args.param or inv["param"]
+                    if not param:
+                        raise IsosimError("error: invert needs --param KEY (or invert.param in the deck)")
+                    bracket = parse_range(args.bracket or inv["bracket"], "--bracket")
             except ValueError as exc:
                 raise IsosimError(f"error: {exc}") from None
-            if args.command == "invert":
-                target = parse_target(args.target)
-                bracket = parse_range(args.bracket, "--bracket")
             comm = _init_petsc(petsc_options)
             rank = comm.rank
             out = Path(args.out) if args.out else default_out(args.deck, args.command)
             if args.command == "sweep":
                 from .studies import run_sweep
-                summary = run_sweep(raw, args.deck, out, comm, vary=vary, samples=args.samples,
-                                    seed=args.seed, force=args.force, progress_seconds=args.progress)
+                summary = run_sweep(raw, args.deck, out, comm, vary=vary, samples=samples,
+                                    seed=seed, force=args.force, progress_seconds=args.progress)
                 if rank == 0:
                     print(f"[isosim] {summary['n_members']} members in {summary['wall_time_s']:.1f} s on "
                           f"{summary['ranks']} rank(s); wrote {out / 'summary.json'} and {out / 'results.h5'}")
             else:
                 from .studies import run_invert
-                summary = run_invert(raw, args.deck, out, comm, target=target, param=args.param,
+                summary = run_invert(raw, args.deck, out, comm, target=target, param=param,
                                      bracket=bracket, over=over, scan=args.scan, tol=args.tol,
                                      force=args.force, progress_seconds=args.progress)
                 if rank == 0:

@@ -135,6 +135,18 @@ SCHEMA = Table({
         "sigma": Field("float", None, min=0.0, min_exclusive=True, doc="lognormal: sd of ln"),
     }, optional=False), doc="Monte Carlo: a distribution for each varied key, e.g. "
                             "[sample.\"phases.opx.beta\"] dist = \"normal\" mean = 0.04 sd = 0.01"),
+    "sweep": Table({
+        "vary": Field("str_list", [], doc="default --vary specs of 'isosim sweep', e.g. "
+                                          "[\"temperature.rate_C_per_Myr=log:1:1e7:13\"]"),
+        "samples": Field("int", 0, min=0, max=10_000_000, doc="default --samples of 'isosim sweep'"),
+        "seed": Field("int", 0, min=0, doc="default --seed"),
+    }, doc="what 'isosim sweep DECK' varies when the command line does not say"),
+    "invert": Table({
+        "target": Field("str", "", doc="default --target, e.g. \"Delta_permil=1.29\""),
+        "param": Field("str", "", doc="default --param, e.g. \"phases.opx.beta\""),
+        "bracket": Field("str", "0:0.5", doc="default --bracket"),
+        "over": Field("str", "", doc="default --over, e.g. \"phases.cpx.beta=0:0.5:6\""),
+    }, doc="what 'isosim invert DECK' solves for when the command line does not say"),
     "ensemble": Table({
         "mode": Field("str", "batch", choices=("batch", "independent"),
                       doc="batch: members on a rank share one vectorised TS (fast; agree with "
