@@ -43,6 +43,9 @@ class DeckError(IsosimError):
         head = f"error: input deck {self.path} has {n} problem{'s' if n != 1 else ''}; nothing was run:"
         super().__init__("\n".join([head] + [f"  - {p}" for p in self.problems]))
 
+    def __reduce__(self):  # errors found on rank 0 are broadcast to the other ranks
+        return (DeckError, (self.path, self.problems))
+
 
 class UsageError(IsosimError):
     """A command-line mistake (missing file, existing output directory, ...)."""
