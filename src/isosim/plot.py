@@ -191,9 +191,7 @@ def _run_delta(h5, summary, ctx, h):
     if not np.allclose(Dm, D, equal_nan=True):
         ax.plot(T, Dm, color="C2", label="as measured")
     ax.plot(T, _equilibrium(ctx, T), "k--", lw=1, label="equilibrium")
-    ax.plot(T[-1], D[-1], "o", color="C0")
-    ax.annotate(f"{D[-1]:.3g} ‰ at {T[-1]:.0f} °C", (T[-1], D[-1]), textcoords="offset points",
-                xytext=(-8, -8), ha="right", va="top", fontsize=9)
+    ax.plot(T[-1], D[-1], "o", color="C0", label=f"final: {D[-1]:.3g} ‰ at {T[-1]:.0f} °C")
     ax.set(xlabel=ctx["T_C"], ylabel=ctx["Delta_permil"])
     if T[-1] < T[0]:
         ax.invert_xaxis()
