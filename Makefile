@@ -1,9 +1,10 @@
-# The two commands (README): `make run` runs the main job, `make test` passes the tests.
+# The two commands (README): `make run` runs the main job (the paper's Fig. 2 sweep on 2 ranks
+# and its figures), `make test` passes the tests.
 # Each does all set-up itself (scripts/setup.sh, idempotent).
 SHELL := /bin/bash
 VENV ?= .venv
 NP ?= 2
-DECK ?= input/xiong_fig1.toml
+DECK ?= input/xiong_fig2.toml
 
 # Debian's petsc4py finds PETSc through PETSC_DIR (a site's own PETSc keeps its value).
 DEBIAN_PETSC := /usr/lib/petscdir/petsc3.18/x86_64-linux-gnu-real
@@ -25,8 +26,10 @@ export OPENBLAS_NUM_THREADS := 1
 setup:
 	@scripts/setup.sh
 
+# the main job: the sweep a deck's [sweep] table describes (Fig. 2: 15 cooling rates), then its figures
 run: setup
-	mpirun -n $(NP) $(VENV)/bin/isosim run $(DECK) --out runs/$(basename $(notdir $(DECK))) --force
+	mpirun -n $(NP) $(VENV)/bin/isosim sweep $(DECK) --out runs/$(basename $(notdir $(DECK))) --force
+	$(VENV)/bin/isosim plot runs/$(basename $(notdir $(DECK)))
 
 test: setup
 	$(VENV)/bin/python -m pytest -q tests

@@ -33,7 +33,9 @@ def test_make_run_in_fresh_clone(tmp_path):
     proc = subprocess.run(["make", "run", "VENV=.venv"], cwd=clone, capture_output=True, text=True, env=CLEAN_ENV,
                           timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert (clone / "runs" / "xiong_fig1" / "summary.json").exists()
+    summary = json.loads((clone / "runs" / "xiong_fig2" / "summary.json").read_text())
+    assert summary["n_members"] == 15 and summary["ranks"] == 2
+    assert (clone / "runs" / "xiong_fig2" / "figures" / "sweep_results.png").stat().st_size > 10_000
     # idempotent: a second call skips the set-up and replaces the run
     proc = subprocess.run(["make", "run"], cwd=clone, capture_output=True, text=True, env=CLEAN_ENV, timeout=900)
     assert proc.returncode == 0

@@ -179,15 +179,14 @@ def solve(decks, comm, *, progress_seconds=10.0, log=print):
                 arrays = _series_arrays(rec)
                 for k, i in enumerate(idx):
                     headlines[i] = heads[k]
-                    series[i] = {key: (v if key == "tau" else v[:, k]) for key, v in arrays.items()}
+                    series[i] = _one_member(arrays, k, problem.members[k].ref)
         else:
             mine = idx[comm.rank::comm.size]
             done = []
             last = time.monotonic()
             for n, i in enumerate(mine):
                 _, rec = _integrate([decks[i]], MPI.COMM_SELF, problem_cls, recorder_cls, 0, log)
-                arrays = _series_arrays(rec)
-                done.append((i, rec.headline()[0], {k: (v if k == "tau" else v[:, 0]) for k, v in arrays.items()}))
+                done.append((i, rec.headline()[0], _one_member(_series_arrays(rec), 0, rec.problem.members[0].ref)))
                 if comm.rank == 0 and time.monotonic() - last >= progress_seconds > 0:
                     last = time.monotonic()
                     say(f"[isosim] rank 0: {n + 1}/{len(mine)} members done, "
@@ -214,6 +213,15 @@ def _integrate(decks, comm, problem_cls, recorder_cls, progress_seconds, log):
     finally:
         driver.destroy()
     return problem, rec
+
+
+def _one_member(arrays, k, ref):
+    """Member ``k``'s series; Delta of the first isotope that is not the reference ``ref``."""
+    heavy = 1 if ref == 0 else 0
+    out = {key: (v if key == "tau" else v[:, k]) for key, v in arrays.items()}
+    for key in ("Delta_permil", "Delta_measured_permil"):
+        out[key] = out[key][:, heavy]
+    return out
 
 
 def _series_arrays(rec):

@@ -48,6 +48,8 @@ def plot_run_dir(run_dir, out_dir=None):
         The figures written.
     """
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UsageError(f"error: {run_dir}: no such directory (expected an isosim output directory)")
     missing = [f for f in ("summary.json", "results.h5") if not (run_dir / f).is_file()]
     if missing:
         raise UsageError(f"error: {run_dir} is not an isosim output directory (no {' or '.join(missing)})")
@@ -91,7 +93,7 @@ def _context(summary, deck):
     head = summary.get("results") or (summary.get("members") or [{}])[0]
     names = deck.get("isotopes", {}).get("names", ["", ""])
     ref = deck.get("isotopes", {}).get("reference") or names[0]
-    isotopes = head.get("isotopes") or f"{next(n for n in names if n != ref)}/{ref}"
+    isotopes = head.get("isotopes") or f"{next((n for n in names if n != ref), '?')}/{ref}"
     phases = deck.get("phases", {})
     pair = head.get("pair") or deck.get("output", {}).get("pair") or (
         [p for p, v in phases.items() if not v.get("host")][:1] + [p for p, v in phases.items() if v.get("host")])
@@ -100,7 +102,7 @@ def _context(summary, deck):
     delta = f"Δ{iso} {'–'.join(pair)} (‰)"
     return {"deck": deck, "title": summary.get("title") or deck.get("title", ""), "pair": pair,
             "heavy": f"δ{iso}", "ref": ref, "cooling": deck.get("temperature", {}).get("path") != "heating",
-            "Delta_permil": delta, "Delta_measured_permil": "measured " + delta,
+            "Delta_permil": delta,
             "T_apparent_C": "apparent temperature T$_{app}$ (°C)", "T_C": "temperature (°C)"}
 
 
@@ -133,6 +135,14 @@ def _new_figure(ctx, ncols=1, width=5.0, height=3.8, nrows=1):
     return fig, axes
 
 
+def _finish(ax, xlabel, ylabel, legend=None, **kw):
+    """Label an axes, draw its grid and (given keyword arguments, or {} for none) its legend."""
+    ax.set(xlabel=xlabel, ylabel=ylabel, **kw)
+    ax.grid(alpha=0.3)
+    if legend is not None:
+        ax.legend(fontsize=8, **legend)
+
+
 def _spans(values):
     """Whether ``values`` call for a log axis: all positive and spanning more than 20x."""
     v = np.asarray(values, dtype=float)
@@ -148,6 +158,12 @@ def _headline(members, key):
     return np.array([m.get(key) for m in members], dtype=float)
 
 
+def _quantities(members):
+    """Delta, and T_app too if it varies over the members (it does not with beta, say)."""
+    return ["Delta_permil"] + (["T_apparent_C"] if np.nanmax(_headline(members, "T_apparent_C"))
+                               - np.nanmin(_headline(members, "T_apparent_C")) > 0.5 else [])
+
+
 # ------------------------------------------------------------------------------ a run
 def _run(h5, summary, ctx):
     """Profiles of each phase, Delta(T) and T_app(T) of a single run."""
@@ -157,9 +173,9 @@ def _run(h5, summary, ctx):
     iso = re.sub(r"^\d+", lambda m: m[0].translate(SUP), names[r])
     conc = f"{iso} concentration ({h5['profiles/concentration'].attrs['units']})"
     return [("concentration_profiles.png", _profiles(h5, ctx, "concentration", r, conc)),
-            ("delta_profiles.png", _profiles(h5, ctx, "delta_permil", h, f"{ctx['heavy']} (‰, relative to bulk)")),
-            ("Delta_vs_T.png", _run_delta(h5, summary, ctx, h)),
-            ("Tapp_vs_T.png", _run_tapp(h5, summary, ctx))]
+            ("delta_profiles.png",
+             _profiles(h5, ctx, "delta_permil", h, f"{ctx['heavy']} (‰, relative to bulk)")),
+            ("Delta_vs_T.png", _run_delta(h5, ctx, h)), ("Tapp_vs_T.png", _run_tapp(h5, ctx))]
 
 
 def _profiles(h5, ctx, name, iso, ylabel):
@@ -173,16 +189,15 @@ def _profiles(h5, ctx, name, iso, ylabel):
     norm = Normalize(T.min(), T.max() if T.max() > T.min() else T.min() + 1)
     for ax, c in zip(axes, classes):
         for k in range(len(T)):     # plasma from dark blue (cold) to orange (hot), no pale yellow
-            ax.plot(x, data[k, c], color=colormaps["plasma"](0.85 * norm(T[k])), ls="--" if k == 0 else "-", label=f"{T[k]:.0f}")
-        ax.set(title=f"{pr.attrs['class_phase'][c]}, radius {radii[c]:g} mm", xlabel="r / R (centre to rim)",
-               xlim=(0, 1))
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel(ylabel)
+            ax.plot(x, data[k, c], color=colormaps["plasma"](0.85 * norm(T[k])), ls="--" if k == 0 else "-",
+                    label=f"{T[k]:.0f}")
+        _finish(ax, "r / R (centre to rim)", ylabel if c == classes[0] else "", xlim=(0, 1),
+                title=f"{pr.attrs['class_phase'][c]}, radius {radii[c]:g} mm")
     axes[-1].legend(title="T (°C)", loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
     return fig
 
 
-def _run_delta(h5, summary, ctx, h):
+def _run_delta(h5, ctx, h):
     """Delta of the pair and its equilibrium value against temperature."""
     T, D = h5["series/T_C"][:, 0], h5["series/Delta_permil"][:, 0, h]
     Dm = h5["series/Delta_measured_permil"][:, 0, h]
@@ -192,15 +207,13 @@ def _run_delta(h5, summary, ctx, h):
         ax.plot(T, Dm, color="C2", label="as measured")
     ax.plot(T, _equilibrium(ctx, T), "k--", lw=1, label="equilibrium")
     ax.plot(T[-1], D[-1], "o", color="C0", label=f"final: {D[-1]:.3g} ‰ at {T[-1]:.0f} °C")
-    ax.set(xlabel=ctx["T_C"], ylabel=ctx["Delta_permil"])
+    _finish(ax, ctx["T_C"], ctx["Delta_permil"], {})
     if T[-1] < T[0]:
         ax.invert_xaxis()
-    ax.legend(fontsize=9)
-    ax.grid(alpha=0.3)
     return fig
 
 
-def _run_tapp(h5, summary, ctx):
+def _run_tapp(h5, ctx):
     """Apparent (exchange) temperature against the real temperature, with the 1:1 line."""
     T, Ta = h5["series/T_C"][:, 0], h5["series/T_apparent_C"][:, 0]
     fig, (ax,) = _new_figure(ctx, width=5, height=4.4)
@@ -208,11 +221,9 @@ def _run_tapp(h5, summary, ctx):
     ax.plot(lim, lim, "k--", lw=1, label="1:1 (equilibrium)")
     ax.plot(T, Ta, color="C3", label="T$_{app}$ (bulk grains)")
     ax.axhline(Ta[-1], color="C3", ls=":", lw=1, label=f"final T$_{{app}}$ = {Ta[-1]:.0f} °C")
-    ax.set(xlabel=ctx["T_C"], ylabel=ctx["T_apparent_C"])
+    _finish(ax, ctx["T_C"], ctx["T_apparent_C"], {})
     if T[-1] < T[0]:
         ax.invert_xaxis()
-    ax.legend(fontsize=9)
-    ax.grid(alpha=0.3)
     return fig
 
 
@@ -232,8 +243,12 @@ def _sweep(h5, summary, ctx):
         if len(pairs) == len(members) == len(u[0]) * len(u[1]) and min(map(len, u)) > 1:
             figs.append(("sweep_map.png", _sweep_map(members, varied, ctx)))
         return figs
-    return [("sweep_histogram.png", _histogram(members, ctx)),
-            ("sweep_scatter.png", _scatter(members, varied, ctx))]
+    figs = []
+    if np.isfinite(_headline(members, "Delta_permil")).any():
+        figs.append(("sweep_histogram.png", _histogram(members, ctx)))
+    if varied:
+        figs.append(("sweep_scatter.png", _scatter(members, varied, ctx)))
+    return figs
 
 
 def _sweep_one(members, key, ctx):
@@ -241,16 +256,14 @@ def _sweep_one(members, key, ctx):
     x = _param(members, key)
     o = np.argsort(x)
     fig, axes = _new_figure(ctx, 2, width=4.6)
-    for ax, k, ref, rlabel in ((axes[0], "Delta_permil", "Delta_equilibrium_at_T_C_permil", "equilibrium at final T"),
-                               (axes[1], "T_apparent_C", "T_C", "final temperature")):
+    for ax, k, ref, rlabel in ((axes[0], "Delta_permil", "Delta_equilibrium_at_T_C_permil",
+                                "equilibrium at final T"), (axes[1], "T_apparent_C", "T_C", "final temperature")):
         ax.plot(x[o], _headline(members, k)[o], "o-", label="model")
         if k == "Delta_permil" and not np.allclose(_headline(members, "Delta_measured_permil"),
                                                    _headline(members, k), equal_nan=True):
             ax.plot(x[o], _headline(members, "Delta_measured_permil")[o], "s-", label="as measured")
         ax.plot(x[o], _headline(members, ref)[o], "k--", lw=1, label=rlabel)
-        ax.set(xlabel=_key_label(key, ctx), ylabel=ctx[k], xscale="log" if _spans(x) else "linear")
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
+        _finish(ax, _key_label(key, ctx), ctx[k], {}, xscale="log" if _spans(x) else "linear")
     return fig
 
 
@@ -270,11 +283,9 @@ def _sweep_curves(h5, members, key, ctx):
             ax.plot(X[i], D[i], color=colormaps["viridis"](norm(x[i])), lw=1.2)
         if "lnK" not in key:
             ax.plot(T_eq, _equilibrium(ctx, T_eq), "k--", lw=1, label="equilibrium")
-            ax.legend(fontsize=8)
-        ax.set(xlabel=xlabel, ylabel=ctx["Delta_permil"])
+        _finish(ax, xlabel, ctx["Delta_permil"], None if "lnK" in key else {})
         if ctx["cooling"]:
             ax.invert_xaxis()
-        ax.grid(alpha=0.3)
     fig.colorbar(ScalarMappable(norm, "viridis"), ax=list(axes), label=_key_label(key, ctx))
     return fig
 
@@ -283,8 +294,7 @@ def _sweep_lines(members, keys, ctx):
     """Delta (and T_app if it varies) against the first key, one line per value of the second."""
     from matplotlib import colormaps
     x, y = _param(members, keys[0]), _param(members, keys[1])
-    quantities = ["Delta_permil"] + (["T_apparent_C"] if np.nanmax(_headline(members, "T_apparent_C"))
-                                     - np.nanmin(_headline(members, "T_apparent_C")) > 0.5 else [])
+    quantities = _quantities(members)
     fig, axes = _new_figure(ctx, len(quantities), width=5)
     values = np.unique(y[np.isfinite(y)])
     for ax, q in zip(axes, quantities):
@@ -293,9 +303,8 @@ def _sweep_lines(members, keys, ctx):
             sel = np.flatnonzero(y == v)
             sel = sel[np.argsort(x[sel])]
             ax.plot(x[sel], z[sel], "o-", ms=3, color=colormaps["viridis"](j / max(len(values) - 1, 1)),
-                    label=f"{v:g}")
-        ax.set(xlabel=_key_label(keys[0], ctx), ylabel=ctx[q], xscale="log" if _spans(x) else "linear")
-        ax.grid(alpha=0.3)
+                    label=f"{v:.4g}")
+        _finish(ax, _key_label(keys[0], ctx), ctx[q], xscale="log" if _spans(x) else "linear")
     axes[-1].legend(title=_key_label(keys[1], ctx), fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
     return fig
 
@@ -305,14 +314,14 @@ def _sweep_map(members, keys, ctx):
     x, y = _param(members, keys[0]), _param(members, keys[1])
     ux, uy = np.unique(x), np.unique(y)
     ix, iy = np.searchsorted(ux, x), np.searchsorted(uy, y)
-    quantities = ["Delta_permil"] + (["T_apparent_C"] if np.ptp(_headline(members, "T_apparent_C")) > 0.5 else [])
+    quantities = _quantities(members)
     fig, axes = _new_figure(ctx, len(quantities), width=5.2, height=4.2)
     for ax, q in zip(axes, quantities):
         Z = np.full((len(uy), len(ux)), np.nan)
         Z[iy, ix] = _headline(members, q)
         cf = ax.contourf(ux, uy, Z, levels=14, cmap="viridis")
         lines = ax.contour(ux, uy, Z, levels=cf.levels[::2], colors="k", linewidths=0.5)
-        ax.clabel(lines, fontsize=7, fmt="%.3g")
+        ax.clabel(lines, fontsize=7, fmt="%.4g")
         ax.plot(x, y, ".", color="w", ms=2, alpha=0.6)
         ax.set(xlabel=_key_label(keys[0], ctx), ylabel=_key_label(keys[1], ctx),
                xscale="log" if _spans(ux) else "linear", yscale="log" if _spans(uy) else "linear")
@@ -328,61 +337,85 @@ def _histogram(members, ctx):
     ax.hist(D, bins=min(40, max(5, int(np.sqrt(D.size)))), color="C0", alpha=0.8)
     lo, med, hi = np.percentile(D, [16, 50, 84])
     ax.axvline(med, color="k", label=f"median {med:.3g} ‰")
-    ax.axvspan(lo, hi, color="k", alpha=0.1, label=f"16–84 %: {lo:.3g}–{hi:.3g} ‰")
-    ax.set(xlabel=ctx["Delta_permil"], ylabel=f"members (of {len(members)})")
-    ax.legend(fontsize=8)
+    ax.axvspan(lo, hi, color="k", alpha=0.1, zorder=0, label=f"16–84 %: {lo:.3g}–{hi:.3g} ‰")
+    _finish(ax, ctx["Delta_permil"], f"members (of {len(members)})", {})
     return fig
 
 
 def _scatter(members, keys, ctx):
-    """Delta against each varied key, one panel per key."""
-    D = _headline(members, "Delta_permil")
-    n = max(len(keys), 1)
-    ncols = min(n, 3)
-    fig, axes = _new_figure(ctx, ncols, width=4.2, nrows=-(-n // ncols))
+    """Delta against each varied key, one panel per key, coloured by T_app."""
+    D, Ta = _headline(members, "Delta_permil"), _headline(members, "T_apparent_C")
+    ncols = min(len(keys), 3)
+    fig, axes = _new_figure(ctx, ncols, width=4.2, nrows=-(-len(keys) // ncols))
     for ax, k in zip(axes, keys):
         x = _param(members, k)
-        ax.scatter(x, D, s=10, alpha=0.6)
-        ax.set(xlabel=_key_label(k, ctx), ylabel=ctx["Delta_permil"], xscale="log" if _spans(x) else "linear")
-        ax.grid(alpha=0.3)
+        sc = ax.scatter(x, D, c=Ta, s=10, alpha=0.7, cmap="plasma")
+        _finish(ax, _key_label(k, ctx), ctx["Delta_permil"], xscale="log" if _spans(x) else "linear")
     for ax in axes[len(keys):]:
         ax.set_visible(False)
+    fig.colorbar(sc, ax=list(axes), label="final " + ctx["T_apparent_C"])
     return fig
 
 
 # ------------------------------------------------------------------------------ an inversion
 def _inversion(summary, ctx):
-    """The solution against the ``over`` key (bracket as error bar) and the scan curves."""
-    from matplotlib import colormaps
+    """The solution against the ``over`` key (if any) and the scan curves of an inversion."""
     param, over, rows = summary["param"], summary.get("over"), summary["solutions"]
     (tkey, tval), = summary["target"].items()
-    target = f"target {ctx.get(tkey, tkey).split(' (')[0]} = {tval:g}"
-    xs = np.array([r.get(over, 0.0) if over else 0.0 for r in rows], dtype=float)
-    sol = np.array([r[param] if r["found"] else np.nan for r in rows], dtype=float)
-    br = np.array([r["bracket"] if r["found"] else [np.nan, np.nan] for r in rows], dtype=float)
+    name, unit = ctx.get(tkey, f"{tkey} ()").rsplit(" (", 1)
+    inv = {"param": param, "over": over, "rows": rows, "tkey": tkey, "tval": tval,
+           "target": f"target {name} = {tval:g} {unit.rstrip(')')}",
+           "x": np.array([r.get(over, 0.0) if over else 0.0 for r in rows], dtype=float),
+           "sol": np.array([r[param] if r["found"] else np.nan for r in rows], dtype=float)}
+    inv["bracket"] = summary.get("bracket")
+    figs = [("inversion_solution.png", _inversion_solution(inv, ctx))] if over else []
+    return figs + [("inversion_scan.png", _inversion_scan(summary["scan"], inv, ctx))]
+
+
+def _inversion_solution(inv, ctx):
+    """The solution against the ``over`` key; the error bars are the final root bracket."""
+    xs, sol = inv["x"], inv["sol"]
+    br = np.array([r["bracket"] if r["found"] else [np.nan, np.nan] for r in inv["rows"]], dtype=float)
     fig, (ax,) = _new_figure(ctx, width=5.5)
-    ax.errorbar(xs, sol, yerr=np.clip([sol - br[:, 0], br[:, 1] - sol], 0, None), fmt="o-", capsize=3,
-                label="solution (error bar: final bracket)")
+    if np.isfinite(sol).any():
+        ax.errorbar(xs, sol, yerr=np.clip([sol - br[:, 0], br[:, 1] - sol], 0, None), fmt="o-", capsize=3,
+                    ecolor="0.6", label="solution")
+        ax.plot([], [], color="0.6", label="final root bracket (not an uncertainty)")
+    else:
+        ax.set_ylim(*(inv["bracket"] or (0, 1)))
+        ax.text(0.5, 0.5, "no solution in the searched bracket: widen --bracket", transform=ax.transAxes,
+                ha="center", va="center", color="C3")
     for x in xs[~np.isfinite(sol)]:
         ax.axvline(x, color="C3", ls=":", lw=1)
     if not np.isfinite(sol).all():
         ax.plot([], [], color="C3", ls=":", label="no solution in the bracket")
-    ax.set(xlabel=_key_label(over, ctx) if over else "", ylabel=_key_label(param, ctx), title=target)
+    _finish(ax, _key_label(inv["over"], ctx), _key_label(inv["param"], ctx), {}, title=inv["target"])
     ax.title.set_fontsize(9)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    grid, res = np.array(summary["scan"]["grid"]), np.array(summary["scan"]["residual"], dtype=float)
-    fig2, (ax2,) = _new_figure(ctx, width=6)
-    for i, (x, curve) in enumerate(zip(xs, res)):
-        c = colormaps["viridis"](i / max(len(xs) - 1, 1))
-        ax2.plot(grid, curve + tval, "o-", ms=3, color=c, label=f"{x:g}" if over else "scan")
-        if np.isfinite(sol[i]):
-            ax2.plot(sol[i], tval + rows[i]["residual"], "*", ms=10, color=c, mec="k", mew=0.5)
-    ax2.axhline(tval, color="k", ls="--", lw=1)
-    ax2.set(xlabel=_key_label(param, ctx), ylabel=ctx.get(tkey, tkey),
-            title=f"scan over the bracket; dashed: {target}; stars: solutions")
-    ax2.title.set_fontsize(9)
-    ax2.legend(title=_key_label(over, ctx) if over else None, fontsize=8, loc="upper left",
-               bbox_to_anchor=(1.02, 1))
-    ax2.grid(alpha=0.3)
-    return [("inversion_solution.png", fig), ("inversion_scan.png", fig2)]
+    return fig
+
+
+def _inversion_scan(scan, inv, ctx):
+    """The target quantity over the scan of the bracket, one curve per ``over`` value, and a
+    zoom on the solutions (stars) where the curves cross the target (dashed)."""
+    from matplotlib import colormaps
+    grid, res = np.array(scan["grid"]), np.array(scan["residual"], dtype=float)
+    sol, tval, found = inv["sol"], inv["tval"], np.isfinite(inv["sol"])
+    fig, axes = _new_figure(ctx, 2 if found.any() else 1, width=4.6)
+    for ax, zoom in zip(axes, (False, True)):
+        for i, (x, curve) in enumerate(zip(inv["x"], res)):
+            c = colormaps["viridis"](i / max(len(res) - 1, 1))
+            ax.plot(grid, curve + tval, "o-", ms=3, color=c, label=f"{x:.4g}" if inv["over"] else "scan")
+            if found[i]:
+                ax.plot(sol[i], tval + inv["rows"][i]["residual"], "*", ms=10, color=c, mec="k", mew=0.5)
+        ax.axhline(tval, color="k", ls="--", lw=1)
+        _finish(ax, _key_label(inv["param"], ctx), ctx.get(inv["tkey"], inv["tkey"]),
+                title="zoom on the solutions" if zoom else f"scan; dashed: {inv['target']}; stars: solutions")
+        ax.title.set_fontsize(9)
+        if zoom:
+            step = grid[1] - grid[0] if grid.size > 1 else 1.0
+            lo, hi = np.nanmin(sol) - 0.5 * step, np.nanmax(sol) + 0.5 * step
+            y = np.array([np.interp([lo, hi], grid, r) for r in res]) + tval
+            ax.set(xlim=(lo, hi), ylim=(np.nanmin(y), np.nanmax(y)))
+    axes[-1].legend(title=_key_label(inv["over"], ctx) if inv["over"] else None, fontsize=8, loc="upper left",
+                    bbox_to_anchor=(1.02, 1))
+    return fig

@@ -40,12 +40,15 @@ def _write_ensemble(run_dir, base, params, headlines, series, extra_summary, wal
                 g = h5.create_group("members")
                 g.attrs["description"] = "one row per member: varied parameters and final results"
                 for k in keys:
-                    g.create_dataset(f"params/{k}", data=np.asarray(params[k], dtype=float))
+                    ds = g.create_dataset(f"params/{k}", data=np.asarray(params[k], dtype=float))
+                    ds.attrs["units"] = _unit_of(base, k)
+                    ds.attrs["description"] = f"value of deck key {k} in each member"
                 units = {"Delta_permil": "permil", "Delta_measured_permil": "permil",
                          "T_apparent_C": "degC", "T_C": "degC"}
                 for k in HEADLINE_KEYS:
                     ds = g.create_dataset(k, data=np.array([h[k] for h in headlines], dtype=float))
                     ds.attrs["units"] = units[k]
+                    ds.attrs["description"] = f"final {k} of each member"
                 s = h5.create_group("series")
                 s.attrs["description"] = ("per member, exact values at its output times, padded with "
                                           "NaN [member, time]; Delta for the first non-reference isotope")
@@ -54,10 +57,10 @@ def _write_ensemble(run_dir, base, params, headlines, series, extra_summary, wal
                                 ("Delta_measured_permil", "permil"), ("T_apparent_C", "degC")):
                     arr = np.full((len(series), n), np.nan)
                     for i, x in enumerate(series):
-                        v = x[k]
-                        arr[i, :len(v)] = v if v.ndim == 1 else v[:, 1 if v.shape[1] > 1 else 0]
+                        arr[i, :len(x[k])] = x[k]
                     ds = s.create_dataset(k, data=arr)
                     ds.attrs["units"] = unit
+                    ds.attrs["description"] = f"{k} of each member at its output times [member, time]"
         write_text(run_dir / "summary.json", json.dumps(summary, indent=1, default=float) + "\n")
     except OSError as exc:
         raise CheckpointIOError(f"error: could not write results in {run_dir}: {exc}") from None
@@ -163,7 +166,8 @@ def run_invert(raw, path, run_dir, comm, *, target, param, bracket, over=None, s
 
     def write():
         base = validate(dict(raw), path)
-        summary = {"isosim_version": __version__, "model": base["model"], "status": "complete",
+        summary = {"isosim_version": __version__, "model": base["model"], "title": base.get("title", ""),
+                   "status": "complete",
                    "ranks": comm.size, "wall_time_s": round(time.monotonic() - t0, 3),
                    "target": {tkey: tval}, "param": param, "over": over_key, "bracket": [lo, hi],
                    "tolerance": tol, "iterations": iters, "solutions": rows,
@@ -174,19 +178,42 @@ def run_invert(raw, path, run_dir, comm, *, target, param, bracket, over=None, s
             with h5py.File(tmp, "w") as h5:
                 h5.attrs["isosim_version"] = __version__
                 h5.attrs["kind"] = "inversion"
+                h5.attrs["deck"] = to_toml(base)
                 h5.attrs["param"] = param
                 h5.attrs["target"] = f"{tkey}={tval}"
+                unit_p = _unit_of(base, param)
+                tunit = "degC" if tkey.endswith("_C") else "permil"
+                datasets = [("solution", x, unit_p, f"{param} reproducing {tkey} = {tval:g}, per --over value"),
+                            ("bracket", np.stack([a, b], axis=1), unit_p, "final root bracket [over value, (low, high)]"),
+                            ("residual", fx, tunit, f"{tkey} - target at the solution"),
+                            ("scan_grid", grid, unit_p, f"{param} values of the initial scan"),
+                            ("scan_residual", res, tunit, f"{tkey} - target over the scan [over value, scan point]")]
                 if over_key:
                     h5.attrs["over"] = over_key
-                    h5["over_values"] = np.asarray(over_vals, dtype=float)
-                h5["solution"] = x
-                h5["bracket"] = np.stack([a, b], axis=1)
-                h5["residual"] = fx
-                h5["scan_grid"] = grid
-                h5["scan_residual"] = res
+                    datasets.append(("over_values", np.asarray(over_vals, dtype=float), _unit_of(base, over_key),
+                                     f"values of {over_key}"))
+                for name, data, unit, doc in datasets:
+                    ds = h5.create_dataset(name, data=data)
+                    ds.attrs["units"] = unit
+                    ds.attrs["description"] = doc
         return summary
 
     return collective(comm, write)
+
+
+def _unit_of(deck, key):
+    """The unit of a deck key, from its schema (empty if none)."""
+    from .deck import MODELS
+    from .deck.schema import Field, Table, TableOf
+    spec = MODELS[deck["model"]].SCHEMA
+    for part in key.split("."):
+        if isinstance(spec, TableOf):
+            spec = spec.item
+        elif isinstance(spec, Table) and part in spec.fields:
+            spec = spec.fields[part]
+        else:
+            return ""
+    return spec.unit if isinstance(spec, Field) else ""
 
 
 def parse_target(text):

@@ -1,0 +1,75 @@
+"""``isosim plot``: the figures of a run, a sweep (one, two and three varied keys) and an inversion."""
+
+import pytest
+
+from conftest import INPUT, run_cli
+
+pytest.importorskip("matplotlib")
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SMALL = ["--set", "grid.cells=20", "--progress", "0"]
+RATES = ["--vary", "temperature.rate_C_per_Myr=log:1:1e7:4"]
+
+#: name -> (command that writes DIR, figures expected in DIR/figures)
+CASES = {
+    "run": (["run", INPUT / "xiong_fig1.toml", *SMALL],
+            ["concentration_profiles.png", "delta_profiles.png", "Delta_vs_T.png", "Tapp_vs_T.png"]),
+    "sweep1": (["sweep", INPUT / "xiong_fig2.toml", *SMALL, *RATES],
+               ["sweep_results.png", "sweep_Delta_vs_T.png"]),
+    "heating": (["sweep", INPUT / "xiong_fig7.toml", *SMALL, *RATES],
+                ["sweep_results.png", "sweep_Delta_vs_T.png"]),
+    "sweep2": (["sweep", INPUT / "xiong_fig6_73.toml", *SMALL, "--vary", "phases.opx.beta=0:0.2:3",
+                "--vary", "phases.cpx.beta=0:0.2:2"],
+               ["sweep_lines.png", "sweep_map.png"]),
+    "sweep3": (["sweep", INPUT / "xiong_fig1.toml", *SMALL, "--vary", "phases.opx.beta=0:0.2:2",
+                "--vary", "phases.cpx.beta=0:0.2:2", *RATES],
+               ["sweep_histogram.png", "sweep_scatter.png"]),
+    "inversion": (["invert", INPUT / "xiong_inversion.toml", *SMALL, "--over", "phases.cpx.beta=0:0.5:2",
+                   "--scan", "5"],
+                  ["inversion_solution.png", "inversion_scan.png"]),
+}
+
+
+def check_png(path):
+    """``path`` exists, is a PNG and is not a blank canvas."""
+    assert path.is_file(), f"{path} was not written"
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE, f"{path} is not a PNG"
+    assert len(data) > 10_000, f"{path} is only {len(data)} bytes: an empty figure?"
+
+
+@pytest.mark.parametrize("kind", list(CASES))
+def test_plot_writes_figures(tmp_path, kind):
+    command, expected = CASES[kind]
+    out = tmp_path / kind
+    run_cli([*command, "--out", out, "--force"], check=0)
+    proc = run_cli(["plot", out], check=0)
+    for name in expected:
+        check_png(out / "figures" / name)
+        assert str(out / "figures" / name) in proc.stdout
+    assert sorted(p.name for p in (out / "figures").glob("*.png")) == sorted(expected)
+    assert not list((out / "figures").glob(".*")), "a temporary file was left behind"
+
+
+def test_plot_out_option(tmp_path):
+    command, expected = CASES["run"]
+    run_cli([*command, "--out", tmp_path / "run"], check=0)
+    figs = tmp_path / "elsewhere" / "figs"
+    run_cli(["plot", tmp_path / "run", "--out", figs], check=0)
+    for name in expected:
+        check_png(figs / name)
+    assert not (tmp_path / "run" / "figures").exists()
+
+
+@pytest.mark.parametrize("make", ["empty", "missing", "json_only"])
+def test_plot_rejects_a_directory_that_is_not_output(tmp_path, make):
+    target = tmp_path / "nothing_here"
+    if make != "missing":
+        target.mkdir()
+    if make == "json_only":
+        (target / "summary.json").write_text("{}\n")
+    proc = run_cli(["plot", target], check=2)
+    assert "Traceback" not in proc.stderr + proc.stdout
+    message = (proc.stderr + proc.stdout).strip()
+    assert str(target) in message and len(message.splitlines()) == 1, message
+    assert not (target / "figures").exists()
