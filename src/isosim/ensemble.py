@@ -172,14 +172,15 @@ def solve(decks, comm, *, progress_seconds=10.0, log=print):
         say(f"[isosim] group {gi + 1}/{len(groups)}: {len(idx)} member(s), {mode} mode, "
             f"{comm.size} rank(s)", flush=True)
         if mode == "batch":
-            problem, rec = _integrate([decks[i] for i in idx], comm, problem_cls, recorder_cls,
-                                      progress_seconds, log)
-            if comm.rank == 0:
-                heads = rec.headline()
-                arrays = _series_arrays(rec)
-                for k, i in enumerate(idx):
-                    headlines[i] = heads[k]
-                    series[i] = _one_member(arrays, k, problem.members[k].ref)
+            for chunk in _batches(decks, idx, problem_cls):
+                problem, rec = _integrate([decks[i] for i in chunk], comm, problem_cls, recorder_cls,
+                                          progress_seconds, log)
+                if comm.rank == 0:
+                    heads = rec.headline()
+                    arrays = _series_arrays(rec)
+                    for k, i in enumerate(chunk):
+                        headlines[i] = heads[k]
+                        series[i] = _one_member(arrays, k, problem.members[k].ref)
         else:
             mine = idx[comm.rank::comm.size]
             done = []
@@ -199,6 +200,21 @@ def solve(decks, comm, *, progress_seconds=10.0, log=print):
     if comm.rank != 0:
         return None, None
     return headlines, series
+
+
+def _batches(decks, idx, problem_cls):
+    """Split a group into batches of similar members.
+
+    Members of one batch share every time step, so a batch needs the union of the steps its
+    members need. Sorting by the model's stiffness key (for grains: how far diffusion gets
+    at the start of the path) keeps each batch's transients at similar times, and a batch of
+    ``ensemble.batch_size`` members is still large enough that numpy, not Python, does the work.
+    The batches depend only on the decks, never on the number of ranks.
+    """
+    size = decks[idx[0]]["ensemble"]["batch_size"]
+    key = getattr(problem_cls, "stiffness_key", None)
+    order = sorted(idx, key=lambda i: key(decks[i])) if key else list(idx)
+    return [order[k:k + size] for k in range(0, len(order), size)]
 
 
 def _integrate(decks, comm, problem_cls, recorder_cls, progress_seconds, log):

@@ -152,6 +152,9 @@ SCHEMA = Table({
                       doc="batch: members on a rank share one vectorised TS (fast; agree with "
                           "single runs to the time tolerance); independent: one TS per member "
                           "(identical to single runs)"),
+        "batch_size": Field("int", 512, min=1, max=10_000_000,
+                            doc="batch mode: members per vectorised system, grouped by similar "
+                                "dynamics (members of a batch share time steps)"),
     }),
     "solver": SOLVER,
     "checkpoint": CHECKPOINT,

@@ -89,6 +89,15 @@ class GrainExchangeProblem:
     #: the TS clock is the normalised time tau in [0, 1]
     end_time = 1.0
 
+    @staticmethod
+    def stiffness_key(deck):
+        """log10 of the fastest phase's D t / R^2 over the path at its start temperature:
+        members with similar keys have their transients at similar normalised times."""
+        m = Member(deck)
+        T0 = m.path.T_K(0.0)
+        return max(np.log10(m.path.duration_s * phys.diffusivity(T0, c["D0"], c["E"], 0.0, 1.0, 1.0)
+                            / c["radius_m"] ** 2) for c in m.classes)
+
     def __init__(self, decks, comm):
         self.comm = comm
         self.members = [Member(d) for d in decks]
