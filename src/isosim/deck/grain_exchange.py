@@ -23,7 +23,6 @@ import numpy as np
 from .common import CHECKPOINT, SOLVER
 from .schema import Field, Table, TableOf
 
-ZERO_C_IN_K = 273.15
 PATHS = ("cooling", "heating", "segments", "table", "exponential")
 DISTRIBUTIONS = ("uniform", "normal", "lognormal", "loguniform")
 

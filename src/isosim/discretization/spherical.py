@@ -42,9 +42,5 @@ class SphereGrid:
         self.lo[1:] = self.faces[1:-1] ** 2 / (self.volumes[1:] * dist[:-1])
         #: rim coupling per unit grain volume, (4 pi R^2 / (4/3 pi R^3)) / (1 - rho_N)
         self.rim = 3.0 / dist[-1]
-        #: weights giving the volume average over the grain: mean = weights @ c
+        #: weights giving the volume average over the grain (sum 1): mean = weights @ c
         self.weights = 3.0 * self.volumes
-
-    def mean(self, c):
-        """Volume-averaged concentration over the last axis."""
-        return c @ self.weights
