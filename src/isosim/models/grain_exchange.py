@@ -125,15 +125,14 @@ class GrainExchangeProblem:
         mem_of_local = np.array([mi for mi, _ in local], dtype=int)
         self.mem_local = np.unique(mem_of_local)
         self.cls_mem = np.searchsorted(self.mem_local, mem_of_local)
-        owner = np.searchsorted(starts, np.searchsorted(member_of_class, np.arange(self.nmem)),
-                                side="right") - 1
-        self.owner = owner
+        # classes are contiguous per member and per rank: a member is split when its first
+        # and last classes live on different ranks; it is owned by the rank of its first class
+        first = np.searchsorted(member_of_class, np.arange(self.nmem))
+        last = np.searchsorted(member_of_class, np.arange(self.nmem), side="right") - 1
+        owner = np.searchsorted(starts, first, side="right") - 1
         self.own_members = np.flatnonzero(owner == comm.rank)
         self.own_in_local = np.searchsorted(self.mem_local, self.own_members)
-        ranks_of_member = [set(np.searchsorted(starts, np.flatnonzero(member_of_class == m),
-                                               side="right") - 1) for m in range(self.nmem)]
-        self.split_members = np.array([m for m in range(self.nmem) if len(ranks_of_member[m]) > 1],
-                                      dtype=int)
+        self.split_members = np.flatnonzero(owner != np.searchsorted(starts, last, side="right") - 1)
         is_split = np.isin(self.mem_local, self.split_members)
         self.split_local = np.flatnonzero(is_split)                     # positions in mem_local
         self.split_slot = np.searchsorted(self.split_members, self.mem_local[is_split])
@@ -154,6 +153,8 @@ class GrainExchangeProblem:
         self.duration = np.array([self.members[m].path.duration_s for m in mem_of_local])
         self.v_b = np.array([self.members[m].v_b for m in self.mem_local])
         self.row_scale = np.where(self.v_b > 0, 1.0 / np.where(self.v_b > 0, self.v_b, 1.0), 1.0)
+        #: 1 for boundaries with a volume (a u' term in their row), 0 for algebraic ones
+        self.boundary_mass = (self.v_b > 0).astype(float)
         self.nmem_local = self.mem_local.size
         self.paths = PathBatch([self.members[m].path for m in self.mem_local])
         self.paths_all = PathBatch([m.path for m in self.members])
@@ -206,6 +207,10 @@ class GrainExchangeProblem:
         out[:, self.split_local] = buf[:, self.split_slot]
         return out
 
+    def _member_sums(self, values):
+        """Sum per-class values (niso, ncls) over each local member's classes -> (niso, nmem_local)."""
+        return np.bincount(self.group, values.ravel(), minlength=self.ngroups).reshape(self.niso, -1)
+
     def boundary_values(self, b_owned):
         """Boundary concentration of every local member (niso, nmem_local). Collective."""
         full = np.zeros((self.niso, self.nmem_local))
@@ -216,17 +221,14 @@ class GrainExchangeProblem:
         """Boolean mask of the local unknowns that are algebraic (boundaries with v_b = 0)."""
         mask = np.zeros(self.local_size, dtype=bool)
         _, b = self.split(mask)
-        b[:] = (self.v_b[self.own_in_local] == 0)[None, :]
+        b[:] = (self.boundary_mass[self.own_in_local] == 0)[None, :]
         return mask
 
     # ------------------------------------------------------------------ TS callbacks
     def initial_state(self, u):
         """Equilibrium at the start temperature, every grain uniform (paper eqs 2–6)."""
         kappa, K = self.coefficients(0.0)
-        phiK = np.zeros((self.niso, self.nmem_local))
-        for n in range(self.niso):
-            phiK[n] = np.bincount(self.cls_mem, self.phi * K[n], minlength=self.nmem_local)
-        phiK = self._reduce_split(phiK)
+        phiK = self._reduce_split(self._member_sums(self.phi * K))
         b = 1.0 / (phiK + self.v_b[None, :])
         g, bo = self.split(u)
         g[:] = (K * b[:, self.cls_mem])[None]
@@ -246,10 +248,7 @@ class GrainExchangeProblem:
         lap[1:] -= self._lo_inner * diff
         lap *= kappa[None]
         flux = self.phi * kappa * self.grid.rim * (rim_value - g[-1])   # into each grain
-        sums = np.zeros((self.niso, self.nmem_local))
-        for n in range(self.niso):
-            sums[n] = np.bincount(self.cls_mem, flux[n], minlength=self.nmem_local)
-        sums = self._reduce_split(sums) * self.row_scale[None, :]
+        sums = self._reduce_split(self._member_sums(flux)) * self.row_scale[None, :]
         return lap, sums[:, self.own_in_local]
 
     def ifunction(self, tau, u, udot, f):
@@ -260,7 +259,7 @@ class GrainExchangeProblem:
         fg, fb = self.split(f)
         diffusion, border = self._diffusion(g, bo, kappa, K)
         fg[:] = gd - diffusion
-        fb[:] = border + np.where(self.v_b[self.own_in_local] > 0, 1.0, 0.0)[None, :] * bd
+        fb[:] = border + self.boundary_mass[self.own_in_local][None, :] * bd
 
     def ijacobian(self, tau, u, shift):
         """Factor J = shift dF/du' + dF/du exactly (bordered block elimination)."""
@@ -270,9 +269,8 @@ class GrainExchangeProblem:
         w = (self.phi * kappa * self.grid.rim * self.row_scale[self.cls_mem]).ravel()
         self._factors = BorderedTridiagonal(kappa.ravel(), shift, self.grid.lo, up, border_col, -w,
                                             self.group, self.ngroups)
-        wk = np.bincount(self.group, w * K.ravel(), minlength=self.ngroups).reshape(self.niso, -1)
-        self._border_diag_partial = wk
-        self._border_shift = np.where(self.v_b > 0, shift, 0.0)
+        self._border_diag_partial = self._member_sums(w * K.ravel())
+        self._border_shift = shift * self.boundary_mass
         self._jac = (kappa, K, shift)
 
     def jacobian_mult(self, x, y):
@@ -299,10 +297,7 @@ class GrainExchangeProblem:
         # owners add the border's own terms once; the allreduce completes the sums
         d_own = np.zeros_like(d)
         d_own[:, own] = self._border_shift[own][None, :]
-        packed = np.concatenate([g - cf, d - cz + d_own], axis=1) if self.nmem_local else np.zeros((self.niso, 0))
-        num = self._reduce_split(packed[:, :self.nmem_local])
-        den = self._reduce_split(packed[:, self.nmem_local:])
-        y = num / den
+        y = self._reduce_split(g - cf) / self._reduce_split(d - cz + d_own)
         xg[:] = fac.back_substitute(w, y.ravel()).reshape(self.n, self.niso, self.ncls)
         xb[:] = y[:, own]
 
