@@ -22,6 +22,7 @@ import numpy as np
 
 from .common import CHECKPOINT, SOLVER
 from .schema import Field, Table, TableOf
+from .tables import read_columns_csv
 
 PATHS = ("cooling", "heating", "segments", "table", "exponential")
 DISTRIBUTIONS = ("uniform", "normal", "lognormal", "loguniform")
@@ -336,31 +337,8 @@ def resolve_files(deck, base_dir):
     t = deck["temperature"]
     if t["path"] != "table" or t["table_t_Myr"] or not t["file"]:
         return []
-    from pathlib import Path
-    f = Path(base_dir) / t["file"]
-    try:
-        lines = f.read_text().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        return [f"temperature.file = {t['file']!r}: cannot be read ({exc})"]
-    rows = [(i + 1, ln) for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")]
-    if not rows:
-        return [f"temperature.file {f}: empty; expected a header 't_Myr,T_C' and rows"]
-    header = [c.strip() for c in rows[0][1].split(",")]
-    if header[:2] != ["t_Myr", "T_C"]:
-        return [f"temperature.file {f} line {rows[0][0]}: header {rows[0][1]!r}; expected 't_Myr,T_C' "
-                "(time in Myr, temperature in degC)"]
-    tt, TT = [], []
-    for lineno, ln in rows[1:]:
-        cells = ln.split(",")
-        try:
-            a, b = float(cells[0]), float(cells[1])
-        except (ValueError, IndexError):
-            return [f"temperature.file {f} line {lineno}: {ln!r}; expected two numbers"]
-        if not (math.isfinite(a) and math.isfinite(b)) or b <= -273.15:
-            return [f"temperature.file {f} line {lineno}: {ln!r}; expected finite t and T above -273.15"]
-        if tt and a <= tt[-1]:
-            return [f"temperature.file {f} line {lineno}: time {a:g} does not increase (previous {tt[-1]:g})"]
-        tt.append(a)
-        TT.append(b)
-    t["table_t_Myr"], t["table_T_C"] = tt, TT
-    return []
+    columns, problems = read_columns_csv(base_dir, t["file"], "temperature.file", ("t_Myr", "T_C"),
+                                         "time in Myr, temperature in degC")
+    if not problems:
+        t["table_t_Myr"], t["table_T_C"] = columns
+    return problems

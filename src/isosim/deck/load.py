@@ -18,11 +18,12 @@ except ModuleNotFoundError:  # Python < 3.11
 
 from ..errors import DeckError
 from .schema import describe
-from . import grain_exchange
+from . import capsule, grain_exchange
 
 #: model name -> schema module (with ``SCHEMA`` and ``cross_check(deck) -> problems``)
 MODELS = {
     "grain_exchange": grain_exchange,
+    "capsule": capsule,
 }
 
 

@@ -113,6 +113,13 @@ class GrainRecorder:
             members.append(d)
         return members
 
+    @staticmethod
+    def report_lines(member):
+        """One line for the terminal from a member's headline."""
+        return [f"Delta({member['isotopes']}) {member['pair'][0]}-{member['pair'][1]} = "
+                f"{member['Delta_permil']:.4f} permil at T = {member['T_C']:.1f} °C; "
+                f"T_app (closure) = {member['T_apparent_C']:.1f} °C"]
+
     def write_results(self, h5):
         """Write series and profiles into an open h5py File (rank 0 only)."""
         p = self.problem

@@ -7,9 +7,15 @@ GrainExchangeProblem`): ``local_size``, ``global_size``, ``algebraic``, ``initia
 (``record``), describes the clock for progress lines (``describe``) and round-trips its
 recordings through checkpoints (``state`` / ``load_state``).
 
-The driver owns the TS: Python IFunction/IJacobian, a MATPYTHON Jacobian with an exact
-PCPYTHON solve (the problem's O(N) bordered elimination), tolerances from the deck,
-PETSc command-line options on top (``-ts_type``, ``-ts_rtol``, ``-log_view``, ...).
+The driver owns the TS: Python IFunction/IJacobian, tolerances from the deck, PETSc
+command-line options on top (``-ts_type``, ``-ts_rtol``, ``-log_view``, ...). Two kinds of
+linear algebra:
+
+- matrix-free (grain exchange): a MATPYTHON Jacobian with an exact PCPYTHON solve (the
+  problem's O(N) bordered elimination);
+- assembled (capsule): a problem that defines ``create_vector``, ``create_jacobian``,
+  ``configure_ksp``, ``petsc_ifunction`` and ``petsc_ijacobian`` gets PETSc Vecs and an
+  AIJ matrix, and any KSP/PC from the command line (``-ksp_type``, ``-pc_type``).
 
 Outputs land exactly on their times: each output time is a ``TSSolve`` with
 ``MATCHSTEP``, never an interpolation. Checkpoints are written only at such solve
@@ -83,12 +89,17 @@ class Driver:
         self.log = log if self.comm.rank == 0 else (lambda *a, **k: None)
         pcomm = PETSc.Comm(self.comm)
 
-        self.u = PETSc.Vec().createMPI((problem.local_size, problem.global_size), comm=pcomm)
+        assembled = hasattr(problem, "create_jacobian")
+        if assembled:
+            self.u = problem.create_vector()
+            self.J = problem.create_jacobian()
+        else:
+            self.u = PETSc.Vec().createMPI((problem.local_size, problem.global_size), comm=pcomm)
+            n = (problem.local_size, problem.global_size)
+            self.J = PETSc.Mat().createPython((n, n), context=_JacobianShell(problem), comm=pcomm)
+            self.J.setUp()
         self.f = self.u.duplicate()
         self.last_good = self.u.duplicate()
-        n = (problem.local_size, problem.global_size)
-        self.J = PETSc.Mat().createPython((n, n), context=_JacobianShell(problem), comm=pcomm)
-        self.J.setUp()
 
         ts = PETSc.TS().create(comm=pcomm)
         if options_prefix:
@@ -101,8 +112,12 @@ class Driver:
         # MATPYTHON Jacobian to AIJ column by column (O(N^2); 2.7 s at N = 16000). The
         # explicit first stage then evaluates F(t, y, 0), which is exact for the unit-mass
         # rows and harmless for algebraic rows (their residual ignores y').
-        ts.setIFunction(self._ifunction, self.f)
-        ts.setIJacobian(self._ijacobian, self.J, self.J)
+        if assembled:
+            ts.setIFunction(problem.petsc_ifunction, self.f)
+            ts.setIJacobian(problem.petsc_ijacobian, self.J, self.J)
+        else:
+            ts.setIFunction(self._ifunction, self.f)
+            ts.setIJacobian(self._ijacobian, self.J, self.J)
         ts.setTolerances(rtol=solver["rtol"], atol=solver["atol"])
         ts.setTime(0.0)
         ts.setMaxTime(problem.end_time)
@@ -111,12 +126,14 @@ class Driver:
         ts.setExactFinalTime(PETSc.TS.ExactFinalTime.MATCHSTEP)
         ts.setErrorIfStepFails(False)
         ts.setMaxSNESFailures(-1)
-        snes = ts.getSNES()
-        ksp = snes.getKSP()
-        ksp.setType(PETSc.KSP.Type.PREONLY)
-        pc = ksp.getPC()
-        pc.setType(PETSc.PC.Type.PYTHON)
-        pc.setPythonContext(_ExactSolvePC(problem))
+        ksp = ts.getSNES().getKSP()
+        if assembled:
+            problem.configure_ksp(ksp)
+        else:
+            ksp.setType(PETSc.KSP.Type.PREONLY)
+            pc = ksp.getPC()
+            pc.setType(PETSc.PC.Type.PYTHON)
+            pc.setPythonContext(_ExactSolvePC(problem))
         ts.setPostStep(self._poststep)
         ts.setFromOptions()
         if problem.algebraic:
@@ -251,6 +268,8 @@ class Driver:
                     getattr(self, "atol", None), getattr(self, "rtol", None)):
             if obj is not None:
                 obj.destroy()
+        if hasattr(self.problem, "destroy"):
+            self.problem.destroy()
 
     def _fail(self, reason):
         names = {v: k for k, v in vars(PETSc.TS.ConvergedReason).items() if isinstance(v, int)}

@@ -1,0 +1,184 @@
+"""What a capsule run records and writes: inventories, Omega(t), T0(t), the approach to steady
+state, profiles of concentration and delta against x and T, and the steady state itself."""
+
+import numpy as np
+
+from ..physics import soret
+
+
+class CapsuleRecorder:
+    """Records a :class:`CapsuleProblem` at its output times (all collective).
+
+    Parameters
+    ----------
+    problem : CapsuleProblem
+    """
+
+    def __init__(self, problem):
+        self.problem = problem
+        tm = problem.deck["time"]
+        self.duration_h = tm["duration_h"]
+        extra = [h / self.duration_h for h in tm["output_h"]]
+        taus = set(np.linspace(0.0, 1.0, tm["series_points"])[1:].tolist()) | set(extra) | {1.0}
+        taus.discard(0.0)
+        self.times = np.array(sorted(taus))
+        self.profile_times = np.array(sorted(set(extra) | {0.0, 1.0}))
+        self.u_ss = problem.steady_state()
+        self.steady_gathered = problem.gather_state(self.u_ss.ravel())     # rank 0 only
+        self.steady_fit = problem.soret_fit(self.u_ss)
+        keys = ("tau", "inventory", "steady_fraction", "pair_steady_fraction", "Omega", "T0")
+        self.series = {k: [] for k in keys}
+        self.profiles = {"tau": [], "u": []}
+
+    # -------------------------------------------------------------- driver interface
+    def pending_times(self):
+        last = self.series["tau"][-1] if self.series["tau"] else -1.0
+        return [t for t in self.times if t > last]
+
+    def record(self, tau, u):
+        p = self.problem
+        s = self.series
+        frac, pair_frac = p.steady_fraction(u, self.u_ss)
+        fit = p.soret_fit(p.local(u))
+        s["tau"].append(float(tau))
+        s["inventory"].append(p.inventory(u))
+        s["steady_fraction"].append(frac)
+        s["pair_steady_fraction"].append(np.concatenate(pair_frac) if pair_frac else np.zeros(0))
+        s["Omega"].append([o for o, _ in fit])
+        s["T0"].append([t0 for _, t0 in fit])
+        if np.any(np.isclose(self.profile_times, tau, rtol=0, atol=1e-12)):
+            state = p.gather_state(u)
+            if state is not None:
+                self.profiles["tau"].append(float(tau))
+                self.profiles["u"].append(state["u"])
+
+    def describe(self, tau):
+        return f"t = {tau * self.duration_h:.6g} of {self.duration_h:.6g} h"
+
+    def describe_dt(self, dtau):
+        return f"{dtau * self.duration_h * 3600:.3g} s"
+
+    def state(self):
+        out = {f"series_{k}": np.asarray(v) for k, v in self.series.items()}
+        out.update({f"profiles_{k}": np.asarray(v) for k, v in self.profiles.items()})
+        return out
+
+    def load_state(self, arrays):
+        for k in self.series:
+            self.series[k] = list(arrays[f"series_{k}"])
+        for k in self.profiles:
+            self.profiles[k] = list(arrays.get(f"profiles_{k}", []))
+
+    # -------------------------------------------------------------- results
+    def _pairs(self):
+        return [(e, k) for e in self.problem.elements for k in e.heavy]
+
+    def headline(self):
+        """(Rank 0, not collective.) Final numbers (SPEC §6 capsule keys), with the steady state for comparison."""
+        p = self.problem
+        s = self.series
+        ss_fit = self.steady_fit
+        out = {"t_h": float(s["tau"][-1] * self.duration_h),
+               "Omega_permil_per_C_per_amu": {}, "dS_T_per_C": {}, "T0_C": {},
+               "steady_state": {"Omega_permil_per_C_per_amu": {}, "T0_C": {}},
+               "input_Omega_permil_per_C_per_amu": {}}
+        for e, (om, t0), (om_ss, t0_ss) in zip(p.elements, zip(s["Omega"][-1], s["T0"][-1]), ss_fit):
+            out["Omega_permil_per_C_per_amu"][e.name] = float(om)
+            out["T0_C"][e.name] = float(t0)
+            out["steady_state"]["Omega_permil_per_C_per_amu"][e.name] = float(om_ss)
+            out["steady_state"]["T0_C"][e.name] = float(t0_ss)
+            out["input_Omega_permil_per_C_per_amu"][e.name] = 1000.0 * e.mass_term
+            for k in e.heavy:
+                out["dS_T_per_C"][e.pair_name(k)] = float(om * e.dm[k] / 1000.0)
+        # fraction of steady state at every requested time and at the end
+        times = sorted(set(p.deck["time"]["output_h"]) | {self.duration_h})
+        tau = np.asarray(s["tau"])
+        names = [sp.name for sp in p.species]
+        pairs = [e.pair_name(k) for e, k in self._pairs()]
+        frac = {}
+        for h in times:
+            i = int(np.argmin(np.abs(tau * self.duration_h - h)))
+            row = dict(zip(names, map(float, s["steady_fraction"][i])))
+            row.update({f"delta {n}": float(v) for n, v in zip(pairs, s["pair_steady_fraction"][i])})
+            frac[f"{h:g} h"] = row
+        out["steady_fraction"] = frac
+        out["inventory_drift"] = float(np.max(np.abs(np.asarray(s["inventory"]) - 1.0)))
+        return [out]
+
+    @staticmethod
+    def report_lines(member):
+        lines = []
+        for el, om in member["Omega_permil_per_C_per_amu"].items():
+            lines.append(f"{el}: Omega = {om:.5g} permil/°C/amu, T0 = {member['T0_C'][el]:.1f} °C at "
+                         f"t = {member['t_h']:g} h (steady state: "
+                         f"{member['steady_state']['Omega_permil_per_C_per_amu'][el]:.5g}, "
+                         f"{member['steady_state']['T0_C'][el]:.1f} °C)")
+        for when, row in member["steady_fraction"].items():
+            lines.append(f"fraction of steady state at {when}: " +
+                         ", ".join(f"{k} {v:.3f}" for k, v in row.items()))
+        return lines
+
+    def write_results(self, h5):
+        """Series, profiles and the steady state into an open h5py File (rank 0 only)."""
+        p = self.problem
+        names = [sp.name for sp in p.species]
+        pairs = self._pairs()
+
+        def put(group, name, data, units, doc):
+            ds = group.create_dataset(name, data=np.asarray(data))
+            ds.attrs["units"] = units
+            ds.attrs["description"] = doc
+
+        tau = np.asarray(self.series["tau"])
+        g = h5.create_group("series")
+        g.attrs["description"] = "exact values at the output times (no interpolation)"
+        put(g, "t_h", tau * self.duration_h, "h", "time since the uniform start")
+        put(g, "inventory", self.series["inventory"], "1",
+            "mean concentration over the column relative to the start [time, species] (conserved)")
+        put(g, "steady_fraction", self.series["steady_fraction"], "1",
+            "1 - |c - c_ss| / |c_0 - c_ss| (L2 over the cells) [time, species]")
+        put(g, "pair_steady_fraction", self.series["pair_steady_fraction"], "1",
+            "the same for the delta profile of each isotope pair [time, pair]")
+        put(g, "Omega_permil_per_C_per_amu", self.series["Omega"], "permil/degC/amu",
+            "-slope of delta/Delta m against T over the cells [time, element]")
+        put(g, "T0_C", self.series["T0"], "degC",
+            "temperature where the fitted line meets the starting material [time, element]")
+
+        pr = h5.create_group("profiles")
+        x = (np.arange(p.ncells) + 0.5) * p.h * 1e3
+        T = p.profile.T_C(x)
+        u = np.asarray(self.profiles["u"])                        # (profile, species, cell)
+        put(pr, "t_h", np.asarray(self.profiles["tau"]) * self.duration_h, "h", "times of the profiles")
+        put(pr, "x_mm", x, "mm", "cell centres from the hot end")
+        put(pr, "T_C", T, "degC", "temperature at the cell centres")
+        c0 = np.array([self._c0(i) for i in range(p.nsp)])
+        put(pr, "concentration", u * c0[None, :, None], "deck units (see attribute species_units)",
+            "concentration of each species [profile, species, cell]")
+        put(pr, "delta_permil", self._deltas(u), "permil",
+            "delta of each isotope pair against the standard (start_delta_permil) [profile, pair, cell]")
+        st = h5.create_group("steady_state")
+        st.attrs["description"] = ("zero-flux steady state computed directly (c ∝ exp(-psi)); it is the "
+                                   "discrete scheme's own steady state")
+        ss = self.steady_gathered["u"]
+        put(st, "concentration", ss * c0[:, None], "deck units", "[species, cell]")
+        put(st, "delta_permil", self._deltas(ss[None])[0], "permil", "[pair, cell]")
+        for grp in (pr, st, h5):
+            grp.attrs["species"] = names
+        h5.attrs["pairs"] = [e.pair_name(k) for e, k in pairs]
+        h5.attrs["species_units"] = [sp.unit for sp in p.species]
+        h5.attrs["elements"] = [e.name for e in p.elements]
+
+    def _c0(self, i):
+        p = self.problem
+        for e in p.elements:
+            if i in e.index:
+                return e.concentration0[e.index.index(i)]
+        comps = p.deck["components"]
+        return comps[p.species[i].name]["concentration"]
+
+    def _deltas(self, u):
+        """delta against the standard, [profile, pair, cell], from u [profile, species, cell]."""
+        out = [soret.delta_permil(u[:, e.index[k]], u[:, e.index[e.ref]], e.start_ratio[k])
+               for e, k in self._pairs()]
+        return np.stack(out, axis=1) if out else np.zeros((u.shape[0], 0, u.shape[2]))
+
