@@ -111,3 +111,12 @@ def test_table_profile_file(tmp_path):
     (tmp_path / "T.csv").write_text("x,T\n0,1560\n4,1215\n")
     proc = run_cli(["check", deck])
     assert proc.returncode == 2 and "expected 'x_mm,T_C'" in proc.stderr
+
+
+def test_plot_capsule_run(reference, tmp_path):
+    pytest.importorskip("matplotlib")
+    proc = run_cli(["plot", reference, "--out", tmp_path], check=0)
+    names = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert names == ["concentration_vs_x.png", "delta_vs_T.png", "delta_vs_x.png",
+                     "steady_state_approach.png"], proc.stdout
+    assert all((tmp_path / n).stat().st_size > 10_000 for n in names)

@@ -71,7 +71,10 @@ def plot_run_dir(run_dir, out_dir=None):
     with h5py.File(run_dir / "results.h5", "r") as h5:
         deck = tomllib.loads(h5.attrs["deck"]) if "deck" in h5.attrs else summary.get("deck") or {}
         ctx = _context(summary, deck)
-        if "solutions" in summary and "param" in summary:
+        if summary.get("model") == "capsule" and "results" in summary:
+            from .plot_capsule import capsule_figures
+            figs = capsule_figures(h5, summary, _new_figure, _finish)
+        elif "solutions" in summary and "param" in summary:
             figs = _inversion(summary, ctx)
         elif "varied" in summary:
             figs = _sweep(h5, summary, ctx)
