@@ -120,3 +120,9 @@ def test_plot_capsule_run(reference, tmp_path):
     assert names == ["concentration_vs_x.png", "delta_vs_T.png", "delta_vs_x.png",
                      "steady_state_approach.png"], proc.stdout
     assert all((tmp_path / n).stat().st_size > 10_000 for n in names)
+
+
+def test_sweep_of_a_capsule_deck_is_refused_clearly():
+    proc = run_cli(["sweep", DECK, "--vary", "components.MgO.D_m2_s=1e-12,1e-11"])
+    assert proc.returncode == 2 and "not available for capsule decks" in proc.stderr
+    assert "Traceback" not in proc.stderr

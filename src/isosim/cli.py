@@ -127,6 +127,9 @@ def build_parser():
                     help="per-experiment metadata: duration_h, start_row_from, published Omega/T0 to compare")
     fs.add_argument("--out", metavar="DIR", help="output directory (default: runs/<data name>-fit)")
     fs.add_argument("--force", action="store_true", help="replace an earlier fit in DIR")
+    fs.add_argument("--sigma-T", dest="sigma_T", default="auto", metavar="DEGC",
+                    help="1-sigma uncertainty of each sample's temperature, added to the delta errors as an "
+                         "effective variance; 'auto' (default): the value giving chi2/dof = 1 in the pooled fits")
     fs.add_argument("--no-forward", action="store_true", help="skip the forward simulations")
 
     k = sub.add_parser("keys", help="list every deck key of a model, with units and defaults")
@@ -212,6 +215,9 @@ def main(argv=None):
             from .deck import validate
             from .ensemble import parse_values
             base = validate(raw, args.deck)      # the base deck alone must be valid
+            if "ensemble" not in base:
+                raise IsosimError(f"error: isosim {args.command} is not available for {base['model']} decks yet "
+                                  f"({args.deck}); run the cases one by one with 'isosim run --set KEY=VALUE'")
             try:
                 if args.command == "sweep":
                     vary = [parse_values(v) for v in (args.vary or base["sweep"]["vary"])]
