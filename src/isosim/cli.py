@@ -155,7 +155,8 @@ def _checkpoint_overrides(args):
     return out
 
 
-def _init_petsc(options):
+def init_petsc(options):
+    """Initialise MPI and PETSc with the pass-through options; return COMM_WORLD."""
     from mpi4py import MPI  # noqa: F401  (MPI first, so PETSc joins the same world)
     import petsc4py
     petsc4py.init([sys.argv[0]] + list(options))
@@ -195,7 +196,7 @@ def main(argv=None):
         if args.command == "run":
             from .deck import load_deck
             deck = load_deck(args.deck, args.set + _checkpoint_overrides(args))
-            comm = _init_petsc(petsc_options)
+            comm = init_petsc(petsc_options)
             rank = comm.rank
             from .runner import run_deck
             out = Path(args.out) if args.out else Path("runs") / Path(args.deck).stem
@@ -237,7 +238,7 @@ def main(argv=None):
                     bracket = parse_range(args.bracket or inv["bracket"], "--bracket")
             except ValueError as exc:
                 raise IsosimError(f"error: {exc}") from None
-            comm = _init_petsc(petsc_options)
+            comm = init_petsc(petsc_options)
             rank = comm.rank
             out = Path(args.out) if args.out else default_out(args.deck, args.command)
             if args.command == "sweep":
@@ -267,7 +268,7 @@ def main(argv=None):
                 raise IsosimError("error: checkpoint intervals of a restart come from DIR/deck.toml; "
                                   "they cannot be changed without changing the deck")
             options = list(ck["meta"]["petsc_options"]) + petsc_options
-            comm = _init_petsc(options)
+            comm = init_petsc(options)
             rank = comm.rank
             from .runner import restart_run
             summary = restart_run(args.run_dir, ck, comm, petsc_options=options,

@@ -37,7 +37,7 @@ METHOD_NOTES = [
 
 
 def forward_simulations(fit, experiments, out_dir, petsc_options):
-    """Simulate each experiment forward with the fitted values (hook; not implemented yet).
+    """Simulate each experiment with the fitted values; residuals per sample (collective).
 
     Parameters
     ----------
@@ -45,14 +45,19 @@ def forward_simulations(fit, experiments, out_dir, petsc_options):
         The content of ``fit.json``.
     experiments : dict of str to table1.Experiment
     out_dir : Path
+        Runs go to ``out_dir/forward/<experiment>``.
     petsc_options : list of str
 
     Returns
     -------
-    dict or None
-        Added to ``fit.json`` as ``"forward"`` if not None.
+    dict
+        Added to ``fit.json`` as ``"forward"``.
     """
-    return None
+    from ..cli import init_petsc
+    from .forward import simulate_experiments
+    comm = init_petsc(petsc_options)
+    return simulate_experiments(fit, experiments, out_dir, comm, petsc_options,
+                                log=print if comm.rank == 0 else (lambda *a, **k: None))
 
 
 def _pm(v, fmt):
@@ -193,18 +198,22 @@ def fit_soret_command(args, petsc_options):
             notes.append(f"{name}: chi2/dof = {j['chi2'] / j['dof']:.0f}: the scatter about the straight-line "
                          f"model is {j['uncertainty_scale']:.0f} times the reported errors (uncertainties scaled)")
     result["notes"] = notes
-    print(_report(result, table.experiments), flush=True)
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(target, json.dumps(result, indent=1) + "\n")
-    print(f"[isosim] wrote {target}")
-    png = out / "figures" / "fit_soret.png"
-    if _figure(result, png):
-        print(f"[isosim] wrote {png}")
-    else:
-        print("[isosim] note: matplotlib is not installed; no figure (pip install matplotlib)")
+    from mpi4py import MPI
+    rank = MPI.COMM_WORLD.rank       # under mpirun every rank fits (cheap); rank 0 reports and writes
+    if rank == 0:
+        print(_report(result, table.experiments), flush=True)
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(target, json.dumps(result, indent=1) + "\n")
+        print(f"[isosim] wrote {target}")
+        png = out / "figures" / "fit_soret.png"
+        if _figure(result, png):
+            print(f"[isosim] wrote {png}")
+        else:
+            print("[isosim] note: matplotlib is not installed; no figure (pip install matplotlib)")
     if not args.no_forward:
         forward = forward_simulations(result, table.experiments, out, petsc_options)
-        if forward is not None:
+        if forward is not None and rank == 0:
             result["forward"] = forward
             write_text(target, json.dumps(result, indent=1) + "\n")
+            print(f"[isosim] forward simulations in {out / 'forward'}; residuals added to {target}")
     return EXIT_OK
