@@ -4,9 +4,10 @@ state, profiles of concentration and delta against x and T, and the steady state
 import numpy as np
 
 from ..physics import soret
+from .recording import Recorder, put
 
 
-class CapsuleRecorder:
+class CapsuleRecorder(Recorder):
     """Records a :class:`CapsuleProblem` at its output times (all collective).
 
     Parameters
@@ -31,10 +32,6 @@ class CapsuleRecorder:
         self.profiles = {"tau": [], "u": []}
 
     # -------------------------------------------------------------- driver interface
-    def pending_times(self):
-        last = self.series["tau"][-1] if self.series["tau"] else -1.0
-        return [t for t in self.times if t > last]
-
     def record(self, tau, u):
         p = self.problem
         s = self.series
@@ -57,17 +54,6 @@ class CapsuleRecorder:
 
     def describe_dt(self, dtau):
         return f"{dtau * self.duration_h * 3600:.3g} s"
-
-    def state(self):
-        out = {f"series_{k}": np.asarray(v) for k, v in self.series.items()}
-        out.update({f"profiles_{k}": np.asarray(v) for k, v in self.profiles.items()})
-        return out
-
-    def load_state(self, arrays):
-        for k in self.series:
-            self.series[k] = list(arrays[f"series_{k}"])
-        for k in self.profiles:
-            self.profiles[k] = list(arrays.get(f"profiles_{k}", []))
 
     # -------------------------------------------------------------- results
     def _pairs(self):
@@ -123,12 +109,6 @@ class CapsuleRecorder:
         p = self.problem
         names = [sp.name for sp in p.species]
         pairs = self._pairs()
-
-        def put(group, name, data, units, doc):
-            ds = group.create_dataset(name, data=np.asarray(data))
-            ds.attrs["units"] = units
-            ds.attrs["description"] = doc
-
         tau = np.asarray(self.series["tau"])
         g = h5.create_group("series")
         g.attrs["description"] = "exact values at the output times (no interpolation)"

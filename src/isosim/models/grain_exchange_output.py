@@ -8,9 +8,10 @@ are complete.
 import numpy as np
 
 from ..physics.constants import SECONDS_PER_MYR
+from .recording import Recorder, put
 
 
-class GrainRecorder:
+class GrainRecorder(Recorder):
     """Records a :class:`GrainExchangeProblem` at its output times.
 
     Parameters
@@ -44,11 +45,6 @@ class GrainRecorder:
         self.profiles = {k: [] for k in ("tau", "grains", "boundary")}
 
     # -------------------------------------------------------------- driver interface
-    def pending_times(self):
-        """Output times still to be recorded, ascending."""
-        last = self.series["tau"][-1] if self.series["tau"] else -1.0
-        return [t for t in self.times if t > last]
-
     def record(self, tau, u):
         """Record diagnostics (and profiles where due) at ``tau``. Collective."""
         p = self.problem
@@ -75,18 +71,6 @@ class GrainRecorder:
 
     def describe_dt(self, dtau):
         return f"{dtau * self.lead.path.duration_Myr:.3g} Myr"
-
-    def state(self):
-        """Recordings as arrays, for a checkpoint."""
-        out = {f"series_{k}": np.asarray(v) for k, v in self.series.items()}
-        out.update({f"profiles_{k}": np.asarray(v) for k, v in self.profiles.items()})
-        return out
-
-    def load_state(self, arrays):
-        for k in self.series:
-            self.series[k] = list(arrays[f"series_{k}"])
-        for k in self.profiles:
-            self.profiles[k] = list(arrays.get(f"profiles_{k}", []))
 
     # -------------------------------------------------------------- results
     def headline(self):
@@ -128,11 +112,6 @@ class GrainRecorder:
         g = h5.create_group("series")
         g.attrs["description"] = "exact values at the output times (no interpolation)"
 
-        def put(group, name, data, units, doc):
-            ds = group.create_dataset(name, data=np.asarray(data))
-            ds.attrs["units"] = units
-            ds.attrs["description"] = doc
-            return ds
 
         put(g, "tau", tau, "1", "time / duration of the path")
         put(g, "t_Myr", np.outer(tau, [m.path.duration_Myr for m in p.members]), "Myr",
