@@ -35,7 +35,8 @@ def read_columns_csv(base_dir, name, key, header, units):
         try:
             vals = [float(cells[k]) for k in range(len(header))]
         except (ValueError, IndexError):
-            return None, [f"{key} {f} line {lineno}: {ln!r}; expected {len(header)} numbers ({units})"]
+            count = {2: "two", 3: "three"}.get(len(header), str(len(header)))
+            return None, [f"{key} {f} line {lineno}: {ln!r}; expected {count} numbers ({units})"]
         if not all(math.isfinite(v) for v in vals) or any(
                 v <= -273.15 for h, v in zip(header, vals) if h == "T_C"):
             return None, [f"{key} {f} line {lineno}: {ln!r}; expected finite numbers and T above -273.15"]
@@ -45,5 +46,5 @@ def read_columns_csv(base_dir, name, key, header, units):
         for c, v in zip(cols, vals):
             c.append(v)
     if len(cols[0]) < 2:
-        return None, [f"{key} {f}: {len(cols[0])} data row(s); expected at least 2"]
+        return None, [f"{key} {f}: {len(cols[0])} data row(s); expected at least 2 rows"]
     return cols, []
