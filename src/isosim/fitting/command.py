@@ -11,8 +11,9 @@ from pathlib import Path
 from .. import __version__
 from ..errors import EXIT_OK, UsageError
 from ..io.atomic import atomic_path, write_text
+from ..physics.isotopes import ISOTOPE_MASSES, REFERENCE_ISOTOPE
 from .soret import estimate_sigma_T, fit_experiment, fit_pooled
-from .table1 import ISOTOPE_MASS_AMU, REFERENCE_MASS_NUMBER, load_table1
+from .table1 import load_table1
 
 MODEL = ("delta_{e,p}(T) = delta_start_{e,p} - Omega_{e,E} * dm_p * (T - T0_{e,E})  [permil]; "
          "dS_T_p = Omega_E * dm_p / 1000  [per degC]; dm_p from exact isotope masses (amu)")
@@ -81,7 +82,7 @@ def _report(result, experiments):
             c = cmp_.get("Omega_permil_per_C_per_amu", {}).get(el)
             pub = f"{c['published']:11.4f}{100 * c['relative_difference']:+11.1f}%" if c else f"{'-':>11s}{'':12s}"
             tp = ", ".join(f"{v2:.4f} ({k.split('/')[0]})" for k, v2 in two.items()
-                           if k.endswith(f"/{REFERENCE_MASS_NUMBER[el]}{el}"))
+                           if k.endswith(f"/{REFERENCE_ISOTOPE[el]}{el}"))
             lines.append(f"  Omega_{el:2s} (permil/degC/amu)  {_pm(v, '9.5f')}{pub}   {tp}")
         for key, label, val in (("T0_C_joint", "T0 mean over elements (degC)", f"{j['T0_C_mean_over_elements']:9.1f} "
                                  "(" + ", ".join(f"{el} {_pm(v, '.1f')}" for el, v in j["T0_C"].items()) + ")"),
@@ -183,7 +184,7 @@ def fit_soret_command(args, petsc_options):
     result = {"isosim_version": __version__, "command": "fit-soret", "data": str(args.data),
               "experiments_file": table.experiments_path, "model": MODEL,
               "sigma_T_C": sigma_T, "sigma_T_method": how,
-              "isotope_masses_amu": {f"{a}{el}": m for (el, a), m in ISOTOPE_MASS_AMU.items()},
+              "isotope_masses_amu": {f"{a}{el}": m for el, masses in ISOTOPE_MASSES.items() for a, m in masses.items()},
               "experiments": {n: fit_experiment(e, sigma_T) for n, e in table.experiments.items()}}
     result["pooled"] = fit_pooled(table.experiments, sigma_T)
     notes = METHOD_NOTES + table.notes

@@ -7,7 +7,7 @@ and a blank cell means "not reported".
 ``d<mass><Element>`` and ``d<mass><Element>_2s`` (permil against a standard, 2 sigma) and
 optionally ``N_<Element>`` (number of repeat analyses, checked but not used). The isotope
 columns are found from the header; the denominator isotope is the element's usual one
-(REFERENCE_MASS_NUMBER). Position ``start`` is the starting material (no temperature).
+(:data:`isosim.physics.isotopes.REFERENCE_ISOTOPE`). Position ``start`` is the starting material (no temperature).
 
 *experiments* (optional): ``experiment`` and, where known, ``start_row_from`` (whose
 ``start`` row to use, for experiments without their own, e.g. ZM71 -> ZM70) and the
@@ -28,16 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DeckError, UsageError
+from ..physics.isotopes import ISOTOPE_MASSES, REFERENCE_ISOTOPE
 
-#: Atomic masses (amu) of the isotopes isosim knows, by (element, mass number).
-ISOTOPE_MASS_AMU = {
-    ("Fe", 54): 53.9396105, ("Fe", 56): 55.9349375, ("Fe", 57): 56.9353940,
-    ("Mg", 24): 23.9850417, ("Mg", 25): 24.9858370, ("Mg", 26): 25.9825930,
-    ("Ca", 40): 39.9625909, ("Ca", 42): 41.9586180, ("Ca", 43): 42.9587666,
-    ("Ca", 44): 43.9554818, ("Ca", 48): 47.952534,
-}
-#: The denominator isotope of delta values, by element (the conventional one of each standard).
-REFERENCE_MASS_NUMBER = {"Fe": 54, "Mg": 24, "Ca": 40}
 START = "start"
 REQUIRED = ("experiment", "position", "T_C")
 EXPERIMENT_NUMBERS = ("duration_h", "dT_published_C", "T0_C")
@@ -102,13 +94,13 @@ def isotope_of(column):
     if not m:
         raise ValueError(f"column {column!r} is not of the form d<mass><Element>")
     a, el = int(m.group(1)), m.group(2)
-    if el not in REFERENCE_MASS_NUMBER or (el, a) not in ISOTOPE_MASS_AMU:
-        known = ", ".join(f"{a}{e}" for e, a in ISOTOPE_MASS_AMU)
+    if a not in ISOTOPE_MASSES.get(el, {}):
+        known = ", ".join(f"{n}{e}" for e, masses in ISOTOPE_MASSES.items() for n in masses)
         raise ValueError(f"column {column!r}: unknown isotope {a}{el} (known: {known})")
-    ref = REFERENCE_MASS_NUMBER[el]
+    ref = REFERENCE_ISOTOPE[el]
     if a == ref:
         raise ValueError(f"column {column!r}: {a}{el} is the reference isotope of {el}; its delta is always 0")
-    return el, a, ISOTOPE_MASS_AMU[(el, a)] - ISOTOPE_MASS_AMU[(el, ref)]
+    return el, a, ISOTOPE_MASSES[el][a] - ISOTOPE_MASSES[el][ref]
 
 
 def _read_csv(path):
@@ -240,9 +232,9 @@ def read_experiments(path, records):
     problems, notes, meta = [], [], {}
     for h in header:
         m = _OMEGA.match(h)
-        if m and m.group(1) not in REFERENCE_MASS_NUMBER:
+        if m and m.group(1) not in REFERENCE_ISOTOPE:
             problems.append(f"line {hline}: column {h!r}: unknown element {m.group(1)!r} "
-                            f"(known: {', '.join(REFERENCE_MASS_NUMBER)})")
+                            f"(known: {', '.join(REFERENCE_ISOTOPE)})")
     for n, cells in body:
         row = dict(zip(header, cells))
         exp = row["experiment"]
@@ -261,7 +253,7 @@ def read_experiments(path, records):
             m[k] = _number(row.get(k, ""), f"{tag}, column {k!r}", problems)
         for h in header:
             om = _OMEGA.match(h)
-            if om and om.group(1) in REFERENCE_MASS_NUMBER:
+            if om and om.group(1) in REFERENCE_ISOTOPE:
                 v = _number(row[h], f"{tag}, column {h!r}", problems)
                 if v is not None:
                     m["Omega"][om.group(1)] = v
@@ -368,7 +360,7 @@ def load_table1(path, experiments_path=None):
                                 "samples and needs the starting material's value")
                 continue
             el, a, dm = isotope_of(c)
-            pairs.append(Pair(exp, c, el, a, REFERENCE_MASS_NUMBER[el], dm, list(have), T,
+            pairs.append(Pair(exp, c, el, a, REFERENCE_ISOTOPE[el], dm, list(have), T,
                               np.array([r[c][0] for r in have.values()]),
                               np.array([r[c][1] for r in have.values()]), start[c][0], start[c][1], src))
         if not pairs and not any(p.startswith(f"experiment {exp},") for p in problems):
