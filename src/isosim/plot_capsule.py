@@ -8,7 +8,7 @@ def capsule_figures(h5, summary, new_figure, finish):
     """List of (file name, matplotlib Figure)."""
     ctx = {"title": summary.get("title", "")}
     pr, st, se = h5["profiles"], h5["steady_state"], h5["series"]
-    pairs = [p for p in h5.attrs["pairs"]]
+    pairs = list(h5.attrs["pairs"])
     species = list(h5.attrs["species"])
     x, T, t = pr["x_mm"][:], pr["T_C"][:], pr["t_h"][:]
     figs = []

@@ -29,9 +29,10 @@ from ..physics import soret
 class Species:
     """One transported species: an isotope of an element, or a major component."""
 
-    def __init__(self, name, table, element=None, dm_amu=0.0, mass_factor=1.0, mass_term=0.0):
+    def __init__(self, name, table, concentration0, dm_amu=0.0, mass_factor=1.0, mass_term=0.0):
         self.name = name
-        self.element = element
+        #: uniform starting concentration (deck units): the scale of u = c / c0
+        self.concentration0 = concentration0
         self.D = dict(D_m2_s=table["D_m2_s"], D0_m2_s=table["D0_m2_s"], E_kJ_mol=table["E_kJ_mol"])
         self.S = (table["S_T_per_C"], table["dS_T_dT_per_C2"], table["T_ref_C"], mass_term, dm_amu)
         self.mass_factor = mass_factor
@@ -59,7 +60,6 @@ class Element:
         start = np.array(table["start_delta_permil"] or [0.0] * n)
         #: R_start / R_standard of each isotope against the reference
         self.start_ratio = (1.0 + start / 1000.0) / (1.0 + start[self.ref] / 1000.0)
-        self.start_delta = 1000.0 * (self.start_ratio - 1.0)
         self.index = list(range(first_index, first_index + n))
         self.heavy = [k for k in range(n) if k != self.ref]
         self.dm = self.masses - self.masses[self.ref]
@@ -94,12 +94,11 @@ class CapsuleProblem:
         for name, el in deck["elements"].items():
             e = Element(name, el, len(self.species))
             ref_mass = e.masses[e.ref]
-            for iso, m, dm in zip(e.isotopes, e.masses, e.dm):
-                self.species.append(Species(iso, el, name, dm, (ref_mass / m) ** el["beta"], e.mass_term))
+            for iso, c0, m, dm in zip(e.isotopes, e.concentration0, e.masses, e.dm):
+                self.species.append(Species(iso, el, c0, dm, (ref_mass / m) ** el["beta"], e.mass_term))
             self.elements.append(e)
         for name, comp in deck["components"].items():
-            self.species.append(Species(name, comp))
-        self.components = list(deck["components"])
+            self.species.append(Species(name, comp, comp["concentration"]))
         self.nsp = len(self.species)
         self.ncells = deck["capsule"]["cells"]
         self.h = deck["capsule"]["length_mm"] * 1e-3 / self.ncells
@@ -109,37 +108,33 @@ class CapsuleProblem:
         self.nloc = self.last - self.first
         self.local_size = self.nloc * self.nsp
         self.global_size = self.ncells * self.nsp
-        x_mm = (np.arange(self.first, self.last) + 0.5) * self.h * 1e3
-        self.x_mm = x_mm
-        self.T_C = self.profile.T_C(x_mm)
-        self.psi = np.stack([s.psi(self.T_C) for s in self.species], axis=1)      # (nloc, nsp)
-        self.a_plus, self.a_minus = self._face_coefficients()
+        self._set_coefficients()
         self._A = None
         self._ghosted = self.da.createLocalVec()
         (self.gfirst, _), = self.da.getGhostRanges()
         self._ext = np.zeros((self.nloc + 2, self.nsp))
 
     # ------------------------------------------------------------------ operator
-    def _face_coefficients(self):
-        """a+ and a- (1/s) of faces ``first``..``last`` (zero at the column's ends)."""
+    def _set_coefficients(self):
+        """T and psi at the owned cell centres, and a+, a- (1/s) of faces ``first``..``last``
+        (zero at the column's ends), from the owned cells and one neighbour on each side."""
         lo, hi = max(self.first - 1, 0), min(self.last + 1, self.ncells)
         Tc = self.profile.T_C((np.arange(lo, hi) + 0.5) * self.h * 1e3)
         psi = np.stack([s.psi(Tc) for s in self.species], axis=1)
+        owned = slice(self.first - lo, self.first - lo + self.nloc)
+        self.T_C, self.psi = Tc[owned], psi[owned]                     # (nloc,), (nloc, nsp)
         Tf = self.profile.T_C(np.arange(lo + 1, hi) * self.h * 1e3)    # faces between those cells
         D = np.stack([s.diffusivity(Tf) for s in self.species], axis=1)
         ap, am = face_coefficients(psi, D, self.h)
         pad_lo = [np.zeros((1, self.nsp))] if self.first == 0 else []
         pad_hi = [np.zeros((1, self.nsp))] if self.last == self.ncells else []
-        return np.concatenate(pad_lo + [ap] + pad_hi), np.concatenate(pad_lo + [am] + pad_hi)
-
-    def operator_csr(self):
-        """Local CSR rows of M (1/s)."""
-        return operator_rows(self.first, self.last, self.ncells, self.a_plus, self.a_minus)
+        self.a_plus = np.concatenate(pad_lo + [ap] + pad_hi)
+        self.a_minus = np.concatenate(pad_lo + [am] + pad_hi)
 
     def _operator(self):
         """-duration M as an assembled parallel AIJ matrix (built once). Collective."""
         if self._A is None:
-            indptr, cols, vals = self.operator_csr()
+            indptr, cols, vals = operator_rows(self.first, self.last, self.ncells, self.a_plus, self.a_minus)
             n = (self.local_size, self.global_size)
             A = PETSc.Mat().createAIJ((n, n), csr=(indptr.astype(PETSc.IntType), cols.astype(PETSc.IntType),
                                                    -self.duration_s * vals), comm=PETSc.Comm(self.comm))
@@ -252,7 +247,7 @@ class CapsuleProblem:
 
     def _rel_delta(self, v, e):
         """delta relative to the starting material, 1000 (u_h / u_ref - 1), (nloc, n_heavy)."""
-        return 1000.0 * (v[:, [e.index[k] for k in e.heavy]] / v[:, [e.index[e.ref]]] - 1.0)
+        return soret.delta_permil(v[:, [e.index[k] for k in e.heavy]], v[:, [e.index[e.ref]]])
 
     def soret_fit(self, v):
         """Omega and T0 of each element from a profile, as the paper measures them. Collective.

@@ -131,7 +131,7 @@ class CapsuleRecorder(Recorder):
         put(pr, "t_h", np.asarray(self.profiles["tau"]) * self.duration_h, "h", "times of the profiles")
         put(pr, "x_mm", x, "mm", "cell centres from the hot end")
         put(pr, "T_C", T, "degC", "temperature at the cell centres")
-        c0 = np.array([self._c0(i) for i in range(p.nsp)])
+        c0 = np.array([sp.concentration0 for sp in p.species])
         put(pr, "concentration", u * c0[None, :, None], "deck units (see attribute species_units)",
             "concentration of each species [profile, species, cell]")
         put(pr, "delta_permil", self._deltas(u), "permil",
@@ -147,14 +147,6 @@ class CapsuleRecorder(Recorder):
         h5.attrs["pairs"] = [e.pair_name(k) for e, k in pairs]
         h5.attrs["species_units"] = [sp.unit for sp in p.species]
         h5.attrs["elements"] = [e.name for e in p.elements]
-
-    def _c0(self, i):
-        p = self.problem
-        for e in p.elements:
-            if i in e.index:
-                return e.concentration0[e.index.index(i)]
-        comps = p.deck["components"]
-        return comps[p.species[i].name]["concentration"]
 
     def _deltas(self, u):
         """delta against the standard, [profile, pair, cell], from u [profile, species, cell]."""
