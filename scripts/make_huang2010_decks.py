@@ -19,15 +19,8 @@ def published_decks():
     """{experiment: raw deck} built from data/ with the published Omega and T0."""
     table = load_table1(ROOT / "data" / "huang2010_table1_samples.csv",
                         ROOT / "data" / "huang2010_table1_experiments.csv")
-    decks = {}
-    for name, exp in table.experiments.items():
-        pub = exp.published
-        starts = {}
-        for p in exp.pairs:
-            starts.setdefault(p.element, {})[p.mass_number] = float(p.start_permil)
-        hottest = max(float(p.T_C.max()) for p in exp.pairs)
-        decks[name] = experiment_deck(name, pub["duration_h"], hottest, pub["T0_C"], pub["Omega"], starts)
-    return decks
+    return {name: experiment_deck(exp, exp.published["T0_C"], exp.published["Omega"])
+            for name, exp in table.experiments.items()}
 
 
 def main():

@@ -28,21 +28,26 @@ def end_temperatures(T_hottest_sample, T0):
     return T_hot, T_hot - 3.0 * (T_hot - T0)
 
 
-def experiment_deck(name, duration_h, T_hottest_sample, T0, omegas, start_deltas, cells=200):
+def experiment_deck(exp, T0, omegas, start_delta=lambda pair: pair.start_permil, cells=200):
     """A raw capsule deck (dict) for one experiment.
 
     Parameters
     ----------
-    name : str
-    duration_h : float
-    T_hottest_sample, T0 : float
+    exp : table1.Experiment
+        Its pairs give the isotopes and the hottest sample, ``published["duration_h"]`` the
+        duration.
+    T0 : float
         degC.
     omegas : dict
         Element -> Omega (permil per degC per amu).
-    start_deltas : dict
-        Element -> {mass number: delta of the starting material (permil)}; its keys (with the
-        element's reference isotope) are the isotopes simulated.
+    start_delta : callable(table1.Pair) -> float
+        delta of the starting material (permil) for a pair: measured by default, or fitted.
     """
+    name, duration_h = exp.name, exp.published["duration_h"]
+    T_hottest_sample = max(float(p.T_C.max()) for p in exp.pairs)
+    start_deltas = {}
+    for p in exp.pairs:
+        start_deltas.setdefault(p.element, {})[p.mass_number] = float(start_delta(p))
     T_hot, T_cold = end_temperatures(T_hottest_sample, T0)
     elements = {}
     for el, omega in omegas.items():

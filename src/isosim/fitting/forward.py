@@ -27,11 +27,8 @@ def simulate_experiments(fit, experiments, out_dir, comm, petsc_options=(), log=
             continue
         r = fit["experiments"][name]["joint"]
         omegas = {el: v["value"] for el, v in r["Omega_permil_per_C_per_amu"].items()}
-        starts = {}
-        for p in exp.pairs:
-            starts.setdefault(p.element, {})[p.mass_number] = r["delta_start_permil"][p.label]["value"]
-        T_hot_sample = max(float(np.max(p.T_C)) for p in exp.pairs)
-        raw = experiment_deck(name, duration, T_hot_sample, r["T0_C_mean_over_elements"], omegas, starts)
+        raw = experiment_deck(exp, r["T0_C_mean_over_elements"], omegas,
+                              start_delta=lambda p: r["delta_start_permil"][p.label]["value"])
         run_dir = Path(out_dir) / "forward" / name
         summary = run_deck(validate(raw, f"forward deck of {name}"), run_dir, comm, force=True,
                            petsc_options=petsc_options, progress_seconds=0, log=lambda *a, **k: None)
