@@ -1,6 +1,6 @@
 """Deck tables shared by every model: solver, checkpoint and output settings."""
 
-from .schema import Field, Table
+from .schema import Field, Table, TableOf
 
 #: PETSc TS types that handle the stiff, implicit (DAE) problems isosim builds.
 IMPLICIT_TS_TYPES = ("arkimex", "rosw", "beuler", "bdf", "theta", "cn")
@@ -25,3 +25,70 @@ CHECKPOINT = Table({
                            unit="s"),
     "every_steps": Field("int", 0, min=0, doc="write a checkpoint every this many steps (0: never by steps)"),
 }, doc="periodic checkpoints; SIGTERM/SIGUSR1 always write one")
+
+# ---------------------------------------------------------------- ensembles (every model)
+DISTRIBUTIONS = ("uniform", "normal", "lognormal", "loguniform")
+
+SAMPLE = TableOf(Table({
+    "dist": Field("str", choices=DISTRIBUTIONS),
+    "low": Field("float", None, doc="uniform/loguniform bounds; truncation of normal/lognormal"),
+    "high": Field("float", None),
+    "mean": Field("float", None, doc="normal"),
+    "sd": Field("float", None, min=0.0, min_exclusive=True, doc="normal"),
+    "median": Field("float", None, min=0.0, min_exclusive=True, doc="lognormal"),
+    "sigma": Field("float", None, min=0.0, min_exclusive=True, doc="lognormal: sd of ln"),
+}, optional=False), doc="Monte Carlo: a distribution for each varied key, e.g. "
+                        "[sample.\"phases.opx.beta\"] dist = \"normal\" mean = 0.04 sd = 0.01")
+
+SWEEP = Table({
+    "vary": Field("str_list", [], doc="default --vary specs of 'isosim sweep', e.g. "
+                                      "[\"temperature.rate_C_per_Myr=log:1:1e7:13\"]"),
+    "samples": Field("int", 0, min=0, max=10_000_000, doc="default --samples of 'isosim sweep'"),
+    "seed": Field("int", 0, min=0, doc="default --seed"),
+}, doc="what 'isosim sweep DECK' varies when the command line does not say")
+
+INVERT = Table({
+    "target": Field("str", "", doc="default --target, e.g. \"Delta_permil=1.29\""),
+    "param": Field("str", "", doc="default --param, e.g. \"phases.opx.beta\""),
+    "bracket": Field("str", "0:0.5", doc="default --bracket"),
+    "over": Field("str", "", doc="default --over, e.g. \"phases.cpx.beta=0:0.5:6\""),
+}, doc="what 'isosim invert DECK' solves for when the command line does not say")
+
+
+def ensemble_table(batch_size):
+    """The ``[ensemble]`` table with a model's default batch size."""
+    return Table({
+        "mode": Field("str", "batch", choices=("batch", "independent"),
+                      doc="batch: members on a rank share one vectorised TS (fast; agree with "
+                          "single runs to the time tolerance); independent: one TS per member "
+                          "(identical to single runs)"),
+        "batch_size": Field("int", batch_size, min=1, max=10_000_000,
+                            doc="batch mode: members per vectorised system, grouped by similar "
+                                "dynamics (members of a batch share time steps)"),
+    })
+
+
+ENSEMBLE = ensemble_table(512)
+
+
+def check_sample(deck, key, d):
+    """Problems of one ``[sample."KEY"]`` table: the key must name a number of the deck."""
+    problems = []
+    node = deck
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return [f"sample.\"{key}\": not a key of this deck; expected a numeric deck key such as "
+                    "phases.opx.beta"]
+        node = node[part]
+    if isinstance(node, bool) or not isinstance(node, (int, float)):
+        return [f"sample.\"{key}\": {key} = {node!r} is not a number; only numbers can be sampled"]
+    need = {"uniform": ("low", "high"), "loguniform": ("low", "high"), "normal": ("mean", "sd"),
+            "lognormal": ("median", "sigma")}[d["dist"]]
+    for p in need:
+        if d[p] is None:
+            problems.append(f"sample.\"{key}\".{p}: missing; dist = {d['dist']!r} needs it")
+    if not problems and d["low"] is not None and d["high"] is not None and not d["low"] < d["high"]:
+        problems.append(f"sample.\"{key}\": low = {d['low']:g} is not below high = {d['high']:g}")
+    if not problems and d["dist"] == "loguniform" and d["low"] <= 0:
+        problems.append(f"sample.\"{key}\".low = {d['low']:g}: loguniform needs low > 0")
+    return problems

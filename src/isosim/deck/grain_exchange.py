@@ -20,12 +20,11 @@ import math
 
 import numpy as np
 
-from .common import CHECKPOINT, SOLVER
+from .common import CHECKPOINT, ENSEMBLE, INVERT, SAMPLE, SOLVER, SWEEP, check_sample
 from .schema import Field, Table, TableOf
 from .tables import read_columns_csv
 
 PATHS = ("cooling", "heating", "segments", "table", "exponential")
-DISTRIBUTIONS = ("uniform", "normal", "lognormal", "loguniform")
 
 PHASE = Table({
     "host": Field("bool", False, doc="the phase every partition coefficient is relative to (K = 1)"),
@@ -125,37 +124,10 @@ SCHEMA = Table({
                                         doc="volume fraction of the contaminated separate that is "
                                             "the contaminant (e.g. cpx in an opx separate)"),
     }, doc="how a sample's Delta is measured: Delta_measured_permil"),
-    "sample": TableOf(Table({
-        "dist": Field("str", choices=DISTRIBUTIONS),
-        "low": Field("float", None, doc="uniform/loguniform bounds; truncation of normal/lognormal"),
-        "high": Field("float", None),
-        "mean": Field("float", None, doc="normal"),
-        "sd": Field("float", None, min=0.0, min_exclusive=True, doc="normal"),
-        "median": Field("float", None, min=0.0, min_exclusive=True, doc="lognormal"),
-        "sigma": Field("float", None, min=0.0, min_exclusive=True, doc="lognormal: sd of ln"),
-    }, optional=False), doc="Monte Carlo: a distribution for each varied key, e.g. "
-                            "[sample.\"phases.opx.beta\"] dist = \"normal\" mean = 0.04 sd = 0.01"),
-    "sweep": Table({
-        "vary": Field("str_list", [], doc="default --vary specs of 'isosim sweep', e.g. "
-                                          "[\"temperature.rate_C_per_Myr=log:1:1e7:13\"]"),
-        "samples": Field("int", 0, min=0, max=10_000_000, doc="default --samples of 'isosim sweep'"),
-        "seed": Field("int", 0, min=0, doc="default --seed"),
-    }, doc="what 'isosim sweep DECK' varies when the command line does not say"),
-    "invert": Table({
-        "target": Field("str", "", doc="default --target, e.g. \"Delta_permil=1.29\""),
-        "param": Field("str", "", doc="default --param, e.g. \"phases.opx.beta\""),
-        "bracket": Field("str", "0:0.5", doc="default --bracket"),
-        "over": Field("str", "", doc="default --over, e.g. \"phases.cpx.beta=0:0.5:6\""),
-    }, doc="what 'isosim invert DECK' solves for when the command line does not say"),
-    "ensemble": Table({
-        "mode": Field("str", "batch", choices=("batch", "independent"),
-                      doc="batch: members on a rank share one vectorised TS (fast; agree with "
-                          "single runs to the time tolerance); independent: one TS per member "
-                          "(identical to single runs)"),
-        "batch_size": Field("int", 512, min=1, max=10_000_000,
-                            doc="batch mode: members per vectorised system, grouped by similar "
-                                "dynamics (members of a batch share time steps)"),
-    }),
+    "sample": SAMPLE,
+    "sweep": SWEEP,
+    "invert": INVERT,
+    "ensemble": ENSEMBLE,
     "solver": SOLVER,
     "checkpoint": CHECKPOINT,
 })
@@ -224,7 +196,7 @@ def cross_check(deck):
         if m["contaminant_phase"] == m["contaminated_phase"]:
             problems.append("measurement.contaminant_phase equals contaminated_phase: expected two phases")
     for key, dist in deck["sample"].items():
-        problems.extend(_check_sample(deck, key, dist))
+        problems.extend(check_sample(deck, key, dist))
     pair = deck["output"]["pair"]
     if pair and (len(pair) != 2 or pair[0] == pair[1] or any(p not in phases for p in pair)):
         problems.append(f"output.pair = {pair}: expected two different phase names from "
@@ -305,28 +277,6 @@ def _check_size(name, ph):
             problems.append(f"phases.{name}.bin_fractions has {len(f)} entries: expected one per radius ({len(r)})")
         elif abs(sum(f) - 1.0) > 1e-6:
             problems.append(f"phases.{name}.bin_fractions sum to {sum(f):.6g}: expected 1")
-    return problems
-
-
-def _check_sample(deck, key, d):
-    problems = []
-    node = deck
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return [f"sample.\"{key}\": not a key of this deck; expected a numeric deck key such as "
-                    "phases.opx.beta"]
-        node = node[part]
-    if isinstance(node, bool) or not isinstance(node, (int, float)):
-        return [f"sample.\"{key}\": {key} = {node!r} is not a number; only numbers can be sampled"]
-    need = {"uniform": ("low", "high"), "loguniform": ("low", "high"), "normal": ("mean", "sd"),
-            "lognormal": ("median", "sigma")}[d["dist"]]
-    for p in need:
-        if d[p] is None:
-            problems.append(f"sample.\"{key}\".{p}: missing; dist = {d['dist']!r} needs it")
-    if not problems and d["low"] is not None and d["high"] is not None and not d["low"] < d["high"]:
-        problems.append(f"sample.\"{key}\": low = {d['low']:g} is not below high = {d['high']:g}")
-    if not problems and d["dist"] == "loguniform" and d["low"] <= 0:
-        problems.append(f"sample.\"{key}\".low = {d['low']:g}: loguniform needs low > 0")
     return problems
 
 

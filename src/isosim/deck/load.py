@@ -18,12 +18,13 @@ except ModuleNotFoundError:  # Python < 3.11
 
 from ..errors import DeckError
 from .schema import describe
-from . import capsule, grain_exchange
+from . import capsule, chamber, grain_exchange
 
 #: model name -> schema module (with ``SCHEMA`` and ``cross_check(deck) -> problems``)
 MODELS = {
     "grain_exchange": grain_exchange,
     "capsule": capsule,
+    "chamber": chamber,
 }
 
 

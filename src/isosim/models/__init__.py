@@ -3,10 +3,13 @@
 
 from .capsule import CapsuleProblem
 from .capsule_output import CapsuleRecorder
+from .chamber import ChamberProblem
+from .chamber_output import ChamberRecorder
 from .grain_exchange import GrainExchangeProblem
 from .grain_exchange_output import GrainRecorder
 
 REGISTRY = {
     "grain_exchange": (GrainExchangeProblem, GrainRecorder),
     "capsule": (CapsuleProblem, CapsuleRecorder),
+    "chamber": (ChamberProblem, ChamberRecorder),
 }

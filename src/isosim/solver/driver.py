@@ -13,6 +13,8 @@ linear algebra:
 
 - matrix-free (grain exchange): a MATPYTHON Jacobian with an exact PCPYTHON solve (the
   problem's O(N) bordered elimination);
+- none (chamber): a problem with ``explicit = True`` defines ``rhs(t, u, f)`` and is
+  integrated by an explicit RK scheme (``solver.rk_type``);
 - assembled (capsule): a problem that defines ``create_vector``, ``create_jacobian``,
   ``configure_ksp``, ``petsc_ifunction`` and ``petsc_ijacobian`` gets PETSc Vecs and an
   AIJ matrix, and any KSP/PC from the command line (``-ksp_type``, ``-pc_type``).
@@ -90,14 +92,17 @@ class Driver:
         pcomm = PETSc.Comm(self.comm)
 
         assembled = hasattr(problem, "create_jacobian")
+        explicit = getattr(problem, "explicit", False)
         if assembled:
             self.u = problem.create_vector()
             self.J = problem.create_jacobian()
         else:
             self.u = PETSc.Vec().createMPI((problem.local_size, problem.global_size), comm=pcomm)
             n = (problem.local_size, problem.global_size)
-            self.J = PETSc.Mat().createPython((n, n), context=_JacobianShell(problem), comm=pcomm)
-            self.J.setUp()
+            self.J = None
+            if not explicit:
+                self.J = PETSc.Mat().createPython((n, n), context=_JacobianShell(problem), comm=pcomm)
+                self.J.setUp()
         self.f = self.u.duplicate()
         self.last_good = self.u.duplicate()
 
@@ -112,7 +117,16 @@ class Driver:
         # MATPYTHON Jacobian to AIJ column by column (O(N^2); 2.7 s at N = 16000). The
         # explicit first stage then evaluates F(t, y, 0), which is exact for the unit-mass
         # rows and harmless for algebraic rows (their residual ignores y').
-        if assembled:
+        if explicit:
+            ts.setRHSFunction(self._rhs, self.f)
+            if solver.get("rk_type"):
+                ts.setRKType(solver["rk_type"])
+            # Members of an ensemble share the steps: control the error of the worst one,
+            # not an average that a quiet majority would dilute (unless the user says otherwise).
+            opts = PETSc.Options(options_prefix or "")
+            if not opts.hasName("ts_adapt_wnormtype"):
+                opts.setValue("ts_adapt_wnormtype", "infinity")
+        elif assembled:
             ts.setIFunction(problem.petsc_ifunction, self.f)
             ts.setIJacobian(problem.petsc_ijacobian, self.J, self.J)
         else:
@@ -126,10 +140,12 @@ class Driver:
         ts.setExactFinalTime(PETSc.TS.ExactFinalTime.MATCHSTEP)
         ts.setErrorIfStepFails(False)
         ts.setMaxSNESFailures(-1)
-        ksp = ts.getSNES().getKSP()
-        if assembled:
-            problem.configure_ksp(ksp)
+        if explicit:
+            pass
+        elif assembled:
+            problem.configure_ksp(ts.getSNES().getKSP())
         else:
+            ksp = ts.getSNES().getKSP()
             ksp.setType(PETSc.KSP.Type.PREONLY)
             pc = ksp.getPC()
             pc.setType(PETSc.PC.Type.PYTHON)
@@ -162,6 +178,10 @@ class Driver:
     def _ifunction(self, ts, t, u, udot, f):
         with f as fa:
             self.problem.ifunction(t, u.getArray(readonly=True), udot.getArray(readonly=True), fa)
+
+    def _rhs(self, ts, t, u, f):
+        with f as fa:
+            self.problem.rhs(t, u.getArray(readonly=True), fa)
 
     def _ijacobian(self, ts, t, u, udot, shift, J, P):
         self.problem.ijacobian(t, u.getArray(readonly=True), shift)
