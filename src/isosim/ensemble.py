@@ -142,9 +142,10 @@ def expand(raw, path, vary=(), samples=0, seed=0, extra=()):
 
 
 def group_key(deck):
-    """Members that share this key can be integrated as one vectorised system."""
-    return json.dumps([deck["grid"], deck["isotopes"]["names"], list(deck["phases"]), deck["solver"],
-                       deck["ensemble"]["mode"]], sort_keys=True)
+    """Members that share this key can be integrated as one vectorised system (the model's
+    problem class says what must be shared)."""
+    from .models import REGISTRY
+    return REGISTRY[deck["model"]][0].group_key(deck)
 
 
 # ------------------------------------------------------------------------------ solving
@@ -152,8 +153,8 @@ def solve(decks, comm, *, progress_seconds=10.0, log=print):
     """Integrate every member; return ``(headlines, series)`` on rank 0 (None elsewhere).
 
     ``headlines`` is a list (one dict per member, in member order); ``series`` a list of
-    dicts of arrays (``T_C``, ``Delta_permil``, ``T_apparent_C``, ``Delta_measured_permil``
-    against the member's own output times).
+    dicts of 1-D arrays against the member's own output times (the recorder's
+    ``member_series``: for grains ``T_C``, ``Delta_permil``, ...; for chambers the path).
     """
     from mpi4py import MPI
 
@@ -177,17 +178,16 @@ def solve(decks, comm, *, progress_seconds=10.0, log=print):
                                           progress_seconds, log)
                 if comm.rank == 0:
                     heads = rec.headline()
-                    arrays = _series_arrays(rec)
                     for k, i in enumerate(chunk):
                         headlines[i] = heads[k]
-                        series[i] = _one_member(arrays, k, problem.members[k].ref)
+                        series[i] = rec.member_series(k)
         else:
             mine = idx[comm.rank::comm.size]
             done = []
             last = time.monotonic()
             for n, i in enumerate(mine):
                 _, rec = _integrate([decks[i]], MPI.COMM_SELF, problem_cls, recorder_cls, 0, log)
-                done.append((i, rec.headline()[0], _one_member(_series_arrays(rec), 0, rec.problem.members[0].ref)))
+                done.append((i, rec.headline()[0], rec.member_series(0)))
                 if comm.rank == 0 and time.monotonic() - last >= progress_seconds > 0:
                     last = time.monotonic()
                     say(f"[isosim] rank 0: {n + 1}/{len(mine)} members done, "
@@ -229,18 +229,3 @@ def _integrate(decks, comm, problem_cls, recorder_cls, progress_seconds, log):
     finally:
         driver.destroy()
     return problem, rec
-
-
-def _one_member(arrays, k, ref):
-    """Member ``k``'s series; Delta of the first isotope that is not the reference ``ref``."""
-    heavy = 1 if ref == 0 else 0
-    out = {key: (v if key == "tau" else v[:, k]) for key, v in arrays.items()}
-    for key in ("Delta_permil", "Delta_measured_permil"):
-        out[key] = out[key][:, heavy]
-    return out
-
-
-def _series_arrays(rec):
-    """The recorder's series as arrays [time, member, ...] (built once per batch)."""
-    return {k: np.asarray(rec.series[k]) for k in
-            ("tau", "T_C", "Delta_permil", "Delta_measured_permil", "T_apparent_C")}

@@ -18,10 +18,18 @@ from .errors import CheckpointIOError, UsageError
 from .io.atomic import atomic_path, write_text
 from .runner import collective, prepare_run_dir
 
-HEADLINE_KEYS = ("Delta_permil", "Delta_measured_permil", "T_apparent_C", "T_C")
+def h5_name(key):
+    """A result key as an HDF5 dataset name: '/' (as in 87Sr/86Sr) would make a group."""
+    return key.replace("/", "_")
+
+
+def _recorder(model):
+    from .models import REGISTRY
+    return REGISTRY[model][1]
 
 
 def _write_ensemble(run_dir, base, params, headlines, series, extra_summary, wall, comm_size):
+    rec = _recorder(base["model"])
     keys = list(params)
     members = [dict({"params": {k: params[k][i] for k in keys}}, **h) for i, h in enumerate(headlines)]
     summary = {
@@ -30,6 +38,8 @@ def _write_ensemble(run_dir, base, params, headlines, series, extra_summary, wal
         "varied": keys, "n_members": len(members), **extra_summary,
         "members": members, "deck": base,
     }
+    flat = [rec.flat(h) for h in headlines]
+    result_keys = list(dict.fromkeys(k for f in flat for k in f))
     try:
         with atomic_path(run_dir / "results.h5") as tmp:
             with h5py.File(tmp, "w") as h5:
@@ -43,23 +53,22 @@ def _write_ensemble(run_dir, base, params, headlines, series, extra_summary, wal
                     ds = g.create_dataset(f"params/{k}", data=np.asarray(params[k], dtype=float))
                     ds.attrs["units"] = _unit_of(base, k)
                     ds.attrs["description"] = f"value of deck key {k} in each member"
-                units = {"Delta_permil": "permil", "Delta_measured_permil": "permil",
-                         "T_apparent_C": "degC", "T_C": "degC"}
-                for k in HEADLINE_KEYS:
-                    ds = g.create_dataset(k, data=np.array([h[k] for h in headlines], dtype=float))
-                    ds.attrs["units"] = units[k]
+                for k in result_keys:
+                    vals = [f.get(k) for f in flat]
+                    ds = g.create_dataset(h5_name(k), data=np.array([np.nan if v is None else v for v in vals], dtype=float))
+                    ds.attrs["units"] = rec.unit(k)
                     ds.attrs["description"] = f"final {k} of each member"
+                    ds.attrs["key"] = k
                 s = h5.create_group("series")
                 s.attrs["description"] = ("per member, exact values at its output times, padded with "
-                                          "NaN [member, time]; Delta for the first non-reference isotope")
+                                          "NaN [member, time]")
                 n = max(len(x["tau"]) for x in series)
-                for k, unit in (("tau", "1"), ("T_C", "degC"), ("Delta_permil", "permil"),
-                                ("Delta_measured_permil", "permil"), ("T_apparent_C", "degC")):
+                for k in series[0]:
                     arr = np.full((len(series), n), np.nan)
                     for i, x in enumerate(series):
                         arr[i, :len(x[k])] = x[k]
-                    ds = s.create_dataset(k, data=arr)
-                    ds.attrs["units"] = unit
+                    ds = s.create_dataset(h5_name(k), data=arr)
+                    ds.attrs["units"] = rec.unit(k)
                     ds.attrs["description"] = f"{k} of each member at its output times [member, time]"
         write_text(run_dir / "summary.json", json.dumps(summary, indent=1, default=float) + "\n")
     except OSError as exc:
@@ -96,8 +105,7 @@ def run_invert(raw, path, run_dir, comm, *, target, param, bracket, over=None, s
     """
     t0 = time.monotonic()
     tkey, tval = target
-    if tkey not in HEADLINE_KEYS:
-        raise UsageError(f"error: --target {tkey}: expected one of {', '.join(HEADLINE_KEYS)}")
+    rec = _recorder(validate(dict(raw), path)["model"])
     over_key, over_vals = over if over else (None, [None])
     run_dir = collective(comm, lambda: prepare_run_dir(run_dir, force))
     say = log if comm.rank == 0 else (lambda *a, **k: None)
@@ -108,7 +116,11 @@ def run_invert(raw, path, run_dir, comm, *, target, param, bracket, over=None, s
         decks, _ = collective(comm, lambda: expand(raw, path, extra=extra))
         heads, _ = solve(decks, comm, progress_seconds=progress_seconds, log=lambda *a, **k: None)
         heads = comm.bcast(heads, root=0)
-        return np.array([h[tkey] for h in heads]) - tval
+        flat = [rec.flat(h) for h in heads]
+        if tkey not in flat[0]:
+            raise UsageError(f"error: --target {tkey}: not a result of this model; expected one of "
+                             f"{', '.join(flat[0])}")
+        return np.array([f[tkey] for f in flat]) - tval
 
     lo, hi = bracket
     grid = np.linspace(lo, hi, scan)
@@ -182,7 +194,7 @@ def run_invert(raw, path, run_dir, comm, *, target, param, bracket, over=None, s
                 h5.attrs["param"] = param
                 h5.attrs["target"] = f"{tkey}={tval}"
                 unit_p = _unit_of(base, param)
-                tunit = "degC" if tkey.endswith("_C") else "permil"
+                tunit = rec.unit(tkey)
                 datasets = [("solution", x, unit_p, f"{param} reproducing {tkey} = {tval:g}, per --over value"),
                             ("bracket", np.stack([a, b], axis=1), unit_p, "final root bracket [over value, (low, high)]"),
                             ("residual", fx, tunit, f"{tkey} - target at the solution"),

@@ -90,6 +90,13 @@ class GrainExchangeProblem:
     end_time = 1.0
 
     @staticmethod
+    def group_key(deck):
+        """Members with equal keys can be integrated as one vectorised system."""
+        import json
+        return json.dumps([deck["grid"], deck["isotopes"]["names"], list(deck["phases"]), deck["solver"],
+                           deck["ensemble"]["mode"]], sort_keys=True)
+
+    @staticmethod
     def stiffness_key(deck):
         """log10 of the fastest phase's D t / R^2 over the path at its start temperature:
         members with similar keys have their transients at similar normalised times."""

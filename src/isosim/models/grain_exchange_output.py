@@ -97,6 +97,32 @@ class GrainRecorder(Recorder):
             members.append(d)
         return members
 
+    #: scalar headline keys of a member and their units (sweeps write these per member)
+    UNITS = {"Delta_permil": "permil", "Delta_measured_permil": "permil", "T_apparent_C": "degC",
+             "T_C": "degC", "tau": "1"}
+
+    @classmethod
+    def flat(cls, member):
+        """The scalar headline results of a member."""
+        return {k: member[k] for k in ("Delta_permil", "Delta_measured_permil", "T_apparent_C", "T_C")}
+
+    @classmethod
+    def unit(cls, key):
+        return cls.UNITS.get(key, "")
+
+    def member_series(self, k):
+        """Member ``k``'s series against its output times; Delta of the first isotope that is
+        not the reference."""
+        if getattr(self, "_arrays", None) is None or len(self._arrays["tau"]) != len(self.series["tau"]):
+            self._arrays = {key: np.asarray(self.series[key]) for key in
+                            ("tau", "T_C", "Delta_permil", "Delta_measured_permil", "T_apparent_C")}
+        ref = self.problem.members[k].ref
+        heavy = 1 if ref == 0 else 0
+        out = {key: (v if key == "tau" else v[:, k]) for key, v in self._arrays.items()}
+        for key in ("Delta_permil", "Delta_measured_permil"):
+            out[key] = out[key][:, heavy]
+        return out
+
     @staticmethod
     def report_lines(member):
         """One line for the terminal from a member's headline."""

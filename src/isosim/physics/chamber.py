@@ -134,9 +134,10 @@ def eruption_heat(th, fm, erupt):
     steep = max(steep, np.max(np.abs(fm.b / fm.width)))
     panels = int(min(20000, max(64, np.ceil(span * steep))))
     T, w = _gauss_legendre_panels(th.Tm0, th.Teq, panels)
+    T, w = T.T, w.T                      # [point, member]: member parameters broadcast
     M = erupt(T)[0]
     _, _, dfm = fm(T)
-    return np.sum(w * M * (th.cpm[..., None] + th.dhm[..., None] * dfm), axis=-1)
+    return np.sum(w * M * (th.cpm + th.dhm * dfm), axis=0)
 
 
 def wallrock_mass(th, fm, fr, fa, recharge, erupt):
