@@ -71,7 +71,10 @@ def plot_run_dir(run_dir, out_dir=None):
     with h5py.File(run_dir / "results.h5", "r") as h5:
         deck = tomllib.loads(h5.attrs["deck"]) if "deck" in h5.attrs else summary.get("deck") or {}
         ctx = _context(summary, deck)
-        if summary.get("model") == "capsule" and "results" in summary:
+        if summary.get("model") == "chamber" and ("results" in summary or "varied" in summary):
+            from .plot_chamber import chamber_figures
+            figs = chamber_figures(h5, summary)
+        elif summary.get("model") == "capsule" and "results" in summary:
             from .plot_capsule import capsule_figures
             figs = capsule_figures(h5, summary, _new_figure, _finish)
         elif "solutions" in summary and "param" in summary:

@@ -40,7 +40,7 @@ class Productivity:
         df_log = -self.b / self.width * f_log * g_log
         if not np.any(self.linear):
             return f_log, g_log, df_log
-        inside = (phi > 0.0) & (phi < 1.0)
+        inside = (phi > 0.0) & (phi <= 1.0)     # left derivative: T_m falls from the liquidus
         f_lin = np.clip(phi, 0.0, 1.0)
         df_lin = np.where(inside, 1.0 / self.width, 0.0)
         return (np.where(self.linear, f_lin, f_log), np.where(self.linear, 1.0 - f_lin, g_log),
