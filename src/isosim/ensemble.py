@@ -35,7 +35,8 @@ def parse_values(text):
     """Values of ``--vary KEY=SPEC``: ``v1,v2,...`` (TOML values), ``lin:a:b:n`` or ``log:a:b:n``."""
     if "=" not in text:
         raise ValueError(f"--vary {text!r}: expected KEY=v1,v2,..., KEY=a:b[:n], KEY=lin:a:b:n or KEY=log:a:b:n")
-    key, spec = (x.strip() for x in text.split("=", 1))
+    from .deck.load import split_assignment
+    key, spec = (x.strip() for x in split_assignment(text))
     parts = spec.split(":")
     if len(parts) in (2, 3) and parts[0] not in ("lin", "log"):
         parts = ["lin", parts[0], parts[1], parts[2] if len(parts) == 3 else "11"]   # a:b[:n]
@@ -59,8 +60,9 @@ def parse_values(text):
 
 def set_key(raw, key, value):
     """Set a dotted key in a raw deck dict (creating tables)."""
+    from .deck.load import split_key
     node = raw
-    parts = key.split(".")
+    parts = split_key(key)
     for p in parts[:-1]:
         node = node.setdefault(p, {})
         if not isinstance(node, dict):

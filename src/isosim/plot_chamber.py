@@ -61,9 +61,8 @@ def load(h5, summary):
                 data[f"{key}.{n}"] = g[key][:, :, j].T
     elif "series" in h5:
         g = h5["series"]
-        names = {k: k for k in ("Tm_C", "Ta_C", *MASSES)}
-        names.update({f"{key}.{n}": f"{key}.{n}" for key, kind in (("Cm_ppm", "elements"), ("eps_m", "ratios"),
-                      ("delta_m", "stable")) for n in species[kind]})
+        names = ["Tm_C", "Ta_C", *MASSES] + [f"{key}.{n}" for key, kind in (
+            ("Cm_ppm", "elements"), ("eps_m", "ratios"), ("delta_m", "stable")) for n in species[kind]]
         data = {k: g[k.replace("/", "_")][:] for k in names if k.replace("/", "_") in g}
     return {"species": species, "carrier": carrier, "data": data,
             "title": summary.get("title") or deck.get("title", "")}
@@ -128,7 +127,7 @@ def _curves(ax, run, xkey, ykey, styles, symbols_C):
 
 
 def _styles(n, labels=None, colours=None):
-    """Colours (viridis across members, C0 for one), no markers, and labels of n members."""
+    """Colours (viridis across members, C0 for one), circles and labels of n members."""
     from matplotlib import colormaps
     colours = colours or (["C0"] if n == 1 else [colormaps["viridis"](0.9 * i / (n - 1)) for i in range(n)])
     return [(colours[i], "o", (labels or [None] * n)[i]) for i in range(n)]
@@ -160,7 +159,7 @@ def panel_figure(runs, panels, styles, title="", symbols_C=7.0, ncols=None):
         for run, st in zip(runs, styles):
             if resolve(run, xn) and resolve(run, yn):
                 _curves(ax, run, xk[0], yk[0], st, symbols_C)
-        _ends(ax, runs[0], xk[0], yk[0])
+        _ends(ax, runs[0], xk[0], yk[0], end=len(runs) == 1)
         _finish(ax, xk[1], yk[1])
         ax.ticklabel_format(useOffset=False, axis="both", style="plain")
     for ax in axes[len(panels):]:
@@ -169,13 +168,17 @@ def panel_figure(runs, panels, styles, title="", symbols_C=7.0, ncols=None):
     return fig
 
 
-def _ends(ax, run, xkey, ykey):
-    """Write T_m at the start and the end of the first curve."""
+def _ends(ax, run, xkey, ykey, end=True):
+    """Write T_m at the start (and the ``end``) of the first curve."""
     x, y, T = (run["data"][k][0] for k in (xkey, ykey, "Tm_C"))
     ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y) & np.isfinite(T))
-    for j, text in ((ok[0], "start {:.0f} °C"), (ok[-1], "end {:.0f} °C")) if ok.size > 1 else ():
-        ax.annotate(text.format(T[j]), (x[j], y[j]), xytext=(4, 4), textcoords="offset points", fontsize=7,
-                    color="0.3")
+    if ok.size < 2:
+        return
+    mid = 0.5 * (np.nanmin(x) + np.nanmax(x))
+    for j, text in ((ok[0], "start {:.0f} °C"), (ok[-1], "end {:.0f} °C"))[:2 if end else 1]:
+        right = x[j] > mid
+        ax.annotate(text.format(T[j]), (x[j], y[j]), xytext=(-4 if right else 4, 4), textcoords="offset points",
+                    fontsize=7, color="0.3", ha="right" if right else "left")
 
 
 def _legend(fig, axes, styles):
@@ -215,7 +218,7 @@ def masses_figure(runs, styles, title="", symbols_C=None):
         _curves(ax, run, T, "Ta_C", st, symbols_C)
     lim = [min(np.nanmin(r["data"][T]) for r in runs), max(np.nanmax(r["data"][T]) for r in runs)]
     ax.plot(lim, lim, "k--", lw=0.8)
-    ax.text(lim[0], lim[0], " $T_a = T_m$", fontsize=8, va="top")
+    ax.text(np.mean(lim), np.mean(lim), "$T_a = T_m$  ", fontsize=8, ha="left", va="bottom")
     _finish(ax, LABELS[T], LABELS["Ta_C"])
     for a in axes:
         a.invert_xaxis()
@@ -247,10 +250,13 @@ def chamber_figures(h5, summary, pair=None, symbols_C=7.0):
         labels, colours = ([f"member {i}" for i in range(n[0])] if n[0] > 1 else None), None
     styles = [_styles(n[0], labels, colours)]
     prefix = "sweep_" if sweep else ""
-    figs += [(f"{prefix}{stem}.png", panel_figure([run], panels, styles, run["title"], symbols_C))
+    paths = [(f"{prefix}{stem}.png", panel_figure([run], panels, styles, run["title"], symbols_C))
              for stem, panels in default_panels(run, pair)]
-    figs.append((f"{prefix}masses_vs_Tm.png", masses_figure([run], styles, run["title"])))
-    return figs
+    paths.append((f"{prefix}masses_vs_Tm.png", masses_figure([run], styles, run["title"])))
+    if sweep and n[0] > MAX_LEGEND:
+        for _, fig in paths:
+            _colorbar(fig, summary)
+    return figs + paths
 
 
 def _member_labels(summary):
@@ -262,6 +268,18 @@ def _member_labels(summary):
     colours = [colormaps["viridis"](0.9 * (v - x.min()) / span) for v in x]
     labels = [", ".join(f"{k.split('.')[-1]} = {m['params'][k]:.4g}" for k in keys) for m in members]
     return labels, colours
+
+
+def _colorbar(fig, summary):
+    """Colour bar of the first varied key (the member colours of :func:`_member_labels`)."""
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import ListedColormap, Normalize
+    key = summary["varied"][0]
+    x = [m["params"][key] for m in summary["members"]]
+    cmap = ListedColormap(colormaps["viridis"](np.linspace(0.0, 0.9, 256)))
+    fig.colorbar(ScalarMappable(Normalize(min(x), max(x)), cmap), ax=[a for a in fig.axes if a.get_visible()],
+                 label=key)
 
 
 def _flat(member, key):
@@ -339,12 +357,13 @@ def overlay_runs(run_dirs, panels, labels=None, title="", symbols_C=7.0, ncols=N
 
 
 def _short(titles):
-    """Titles less the prefix they all share (up to a ': ' or a space)."""
-    if len(titles) < 2:
-        return titles
+    """Titles less the prefix they all share (up to a ': ' or a space) and a closing figure reference."""
+    titles = [re.sub(r"\s*\(Figs?\.? [^()]*\)$", "", t) for t in titles]
     prefix = titles[0]
     for t in titles[1:]:
         while not t.startswith(prefix):
             prefix = prefix[:-1]
-    cut = max(prefix.rfind(": ") + 2, prefix.rfind(" ") + 1 if prefix.rfind(": ") < 0 else 0)
-    return [t[cut:] for t in titles]
+    colon = prefix.rfind(": ")
+    cut = colon + 2 if colon >= 0 else prefix.rfind(" ") + 1
+    short = [t[cut:] for t in titles]
+    return short if len(titles) > 1 and all(short) and len(set(short)) == len(short) else titles

@@ -218,7 +218,12 @@ def _unit_of(deck, key):
     from .deck import MODELS
     from .deck.schema import Field, Table, TableOf
     spec = MODELS[deck["model"]].SCHEMA
-    for part in key.split("."):
+    from .deck.load import split_key
+    try:
+        parts = split_key(key)
+    except ValueError:
+        return ""
+    for part in parts:
         if isinstance(spec, TableOf):
             spec = spec.item
         elif isinstance(spec, Table) and part in spec.fields:

@@ -73,9 +73,14 @@ ENSEMBLE = ensemble_table(512)
 
 def check_sample(deck, key, d):
     """Problems of one ``[sample."KEY"]`` table: the key must name a number of the deck."""
+    from .load import split_key
     problems = []
     node = deck
-    for part in key.split("."):
+    try:
+        parts = split_key(key)
+    except ValueError as exc:
+        return [f"sample.\"{key}\": {exc}"]
+    for part in parts:
         if not isinstance(node, dict) or part not in node:
             return [f"sample.\"{key}\": not a key of this deck; expected a numeric deck key such as "
                     "phases.opx.beta"]

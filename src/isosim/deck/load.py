@@ -28,6 +28,23 @@ MODELS = {
 }
 
 
+def split_key(key):
+    """The parts of a dotted deck key, TOML quoting allowed: ``ratios."87Sr/86Sr".magma``.
+
+    Raises ValueError if ``key`` is not a dotted TOML key."""
+    key = key.strip()
+    try:
+        node = tomllib.loads(f"{key} = 0")
+    except tomllib.TOMLDecodeError:
+        raise ValueError(f"the key {key!r} is not a dotted name such as phases.opx.beta "
+                         "(quote parts with dots or slashes: ratios.\"87Sr/86Sr\".magma)") from None
+    parts = []
+    while isinstance(node, dict):
+        (name, node), = node.items()
+        parts.append(name)
+    return parts
+
+
 def parse_override(text):
     """Split ``key.sub=value`` and parse the value as TOML (a bare word is a string).
 
@@ -37,15 +54,27 @@ def parse_override(text):
     """
     if "=" not in text:
         raise ValueError(f"--set {text!r}: expected KEY=VALUE, e.g. temperature.rate_C_per_Myr=100")
-    key, raw = text.split("=", 1)
-    key = key.strip()
-    if not key or any(not part for part in key.split(".")):
-        raise ValueError(f"--set {text!r}: the key {key!r} is not a dotted name such as phases.opx.beta")
+    key, raw = split_assignment(text)
+    try:
+        parts = split_key(key)
+    except ValueError as exc:
+        raise ValueError(f"--set {text!r}: {exc}") from None
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()
-    return key.split("."), value
+    return parts, value
+
+
+def split_assignment(text):
+    """KEY=VALUE split at the first '=' outside quotes (a quoted key part may hold '=')."""
+    quote = None
+    for i, c in enumerate(text):
+        if c in "\"'" and quote in (None, c):
+            quote = None if quote else c
+        elif c == "=" and quote is None:
+            return text[:i], text[i + 1:]
+    return text, ""
 
 
 def apply_overrides(raw, overrides, problems):
