@@ -126,11 +126,11 @@ def _curves(ax, run, xkey, ykey, styles, symbols_C):
                 mfc="none", mew=0.8, lw=1.2, label=label)
 
 
-def _styles(n, labels=None, colours=None):
-    """Colours (viridis across members, C0 for one), circles and labels of n members."""
+def _styles(n, labels=None, colours=None, markers=None):
+    """Colours (default viridis across members, C0 for one), markers (circles) and labels of n members."""
     from matplotlib import colormaps
     colours = colours or (["C0"] if n == 1 else [colormaps["viridis"](0.9 * i / (n - 1)) for i in range(n)])
-    return [(colours[i], "o", (labels or [None] * n)[i]) for i in range(n)]
+    return [(colours[i], (markers or "o" * n)[i], (labels or [None] * n)[i]) for i in range(n)]
 
 
 def panel_figure(runs, panels, styles, title="", symbols_C=7.0, ncols=None):
@@ -151,7 +151,9 @@ def panel_figure(runs, panels, styles, title="", symbols_C=7.0, ncols=None):
     """
     ncols = ncols or min(len(panels), 2 if len(panels) == 4 else 3)
     fig, axes = _new_figure({"title": title}, ncols, width=4.6, height=3.8, nrows=-(-len(panels) // ncols))
-    for ax, (xn, yn) in zip(axes, panels):
+    for i, (ax, (xn, yn)) in enumerate(zip(axes, panels)):
+        if len(panels) > 1:
+            ax.set_title(f"({chr(97 + i)})", loc="left", fontsize=9)
         xk, yk = resolve(runs[0], xn), resolve(runs[0], yn)
         if xk is None or yk is None:
             ax.set_visible(False)
@@ -170,12 +172,15 @@ def panel_figure(runs, panels, styles, title="", symbols_C=7.0, ncols=None):
 
 def _ends(ax, run, xkey, ykey, end=True):
     """Write T_m at the start (and the ``end``) of the first curve."""
-    x, y, T = (run["data"][k][0] for k in (xkey, ykey, "Tm_C"))
+    X, Y = run["data"][xkey], run["data"][ykey]
+    x, y, T = X[0], Y[0], run["data"]["Tm_C"][0]
     ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y) & np.isfinite(T))
     if ok.size < 2:
         return
+    span = [np.nanmax(V) - np.nanmin(V) or 1.0 for V in (X, Y)]
+    apart = max(abs(x[ok[-1]] - x[ok[0]]) / span[0], abs(y[ok[-1]] - y[ok[0]]) / span[1]) > 0.1
     mid = 0.5 * (np.nanmin(x) + np.nanmax(x))
-    for j, text in ((ok[0], "start {:.0f} °C"), (ok[-1], "end {:.0f} °C"))[:2 if end else 1]:
+    for j, text in ((ok[0], "start {:.0f} °C"), (ok[-1], "end {:.0f} °C"))[:2 if end and apart else 1]:
         right = x[j] > mid
         ax.annotate(text.format(T[j]), (x[j], y[j]), xytext=(-4 if right else 4, 4), textcoords="offset points",
                     fontsize=7, color="0.3", ha="right" if right else "left")
@@ -245,10 +250,10 @@ def chamber_figures(h5, summary, pair=None, symbols_C=7.0):
     if sweep and (n[0] > MAX_CURVES or n[1] < 3):  # many members, or only start and end recorded
         return figs
     if sweep:
-        labels, colours = _member_labels(summary)
+        labels, colours, markers = _member_labels(summary)
     else:
-        labels, colours = ([f"member {i}" for i in range(n[0])] if n[0] > 1 else None), None
-    styles = [_styles(n[0], labels, colours)]
+        labels, colours, markers = ([f"member {i}" for i in range(n[0])] if n[0] > 1 else None), None, None
+    styles = [_styles(n[0], labels, colours, markers)]
     prefix = "sweep_" if sweep else ""
     paths = [(f"{prefix}{stem}.png", panel_figure([run], panels, styles, run["title"], symbols_C))
              for stem, panels in default_panels(run, pair)]
@@ -260,14 +265,20 @@ def chamber_figures(h5, summary, pair=None, symbols_C=7.0):
 
 
 def _member_labels(summary):
-    """Labels (the varied values) and colours (viridis by the first varied key) of sweep members."""
+    """Labels (the varied values), colours (viridis by the first varied key) and markers (by the
+    second) of sweep members."""
     from matplotlib import colormaps
     keys, members = summary["varied"], summary["members"]
     x = np.array([m["params"][keys[0]] for m in members], dtype=float)
     span = np.ptp(x) or 1.0
     colours = [colormaps["viridis"](0.9 * (v - x.min()) / span) for v in x]
-    labels = [", ".join(f"{k.split('.')[-1]} = {m['params'][k]:.4g}" for k in keys) for m in members]
-    return labels, colours
+    short = [k.split(".")[-1] for k in keys]
+    short = short if len(set(short)) == len(short) else keys
+    labels = [", ".join(f"{s} = {m['params'][k]:.4g}" for s, k in zip(short, keys)) for m in members]
+    second = [m["params"][keys[1]] for m in members] if len(keys) > 1 else [0] * len(members)
+    values = sorted(set(second))
+    markers = [MARKERS[values.index(v) % len(MARKERS)] for v in second]
+    return labels, colours, markers
 
 
 def _colorbar(fig, summary):

@@ -1,0 +1,60 @@
+"""``isosim plot`` of chamber runs and sweeps, and the overlay of several chamber runs."""
+
+import pytest
+
+from conftest import INPUT, run_cli
+
+pytest.importorskip("matplotlib")
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+AFC = INPUT / "spera2004_afc.toml"
+RUN_FIGS = ["element_vs_ratio.png", "ratio_vs_stable.png", "element_pair.png", "masses_vs_Tm.png"]
+
+#: name -> (command that writes DIR, figures expected in DIR/figures)
+CASES = {
+    "run": (["run", AFC], RUN_FIGS),
+    "sweep": (["sweep", AFC, "--vary", "assimilation.chi=0:1:3"],
+              ["sweep_results.png"] + [f"sweep_{f}" for f in RUN_FIGS]),
+    "sweep2": (["sweep", INPUT / "spera2004_erafc.toml", "--vary", "assimilation.chi=0,1",
+                "--vary", "recharge.mass=0,0.3"],
+               ["sweep_results_assimilation.chi.png", "sweep_results_recharge.mass.png"]
+               + [f"sweep_{f}" for f in RUN_FIGS]),
+}
+
+
+def check_png(path):
+    """``path`` exists, is a PNG and is not a blank canvas."""
+    assert path.is_file(), f"{path} was not written"
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE, f"{path} is not a PNG"
+    assert len(data) > 10_000, f"{path} is only {len(data)} bytes: an empty figure?"
+
+
+@pytest.mark.parametrize("kind", list(CASES))
+def test_plot_chamber_writes_figures(tmp_path, kind):
+    command, expected = CASES[kind]
+    out = tmp_path / kind
+    run_cli([*command, "--out", out, "--force", "--progress", "0"], check=0)
+    proc = run_cli(["plot", out], check=0)
+    for name in expected:
+        check_png(out / "figures" / name)
+        assert str(out / "figures" / name) in proc.stdout
+    assert sorted(p.name for p in (out / "figures").glob("*.png")) == sorted(expected)
+    assert not list((out / "figures").glob(".*")), "a temporary file was left behind"
+
+
+def test_overlay_runs(tmp_path):
+    """Two runs in one figure, one labelled curve each, labels from the titles less their common prefix."""
+    dirs = [tmp_path / "afc", tmp_path / "fc"]
+    run_cli(["run", AFC, "--out", dirs[0], "--progress", "0"], check=0)
+    run_cli(["run", AFC, "--out", dirs[1], "--progress", "0", "--set", "assimilation.chi=0",
+             "--set", "title=Spera & Bohrson (2004) Table 2: FC, chi = 0"], check=0)
+    from isosim.plot_chamber import overlay_runs
+    fig = overlay_runs(dirs, [("Sr", "87Sr/86Sr"), ("87Sr/86Sr", "d18O")], title="test")
+    labels = fig.legends[0].get_texts()
+    assert [t.get_text() for t in labels] == ["AFC, chi = 1", "FC, chi = 0"]
+    assert all(len(ax.get_lines()) == 2 for ax in fig.axes)
+    fig.savefig(tmp_path / "overlay.png")
+    check_png(tmp_path / "overlay.png")
+    masses = overlay_runs(dirs, [("Tm_C", "masses")])
+    assert masses.axes[0].get_xlim()[0] > masses.axes[0].get_xlim()[1], "T_m axis falls to the right"
