@@ -194,3 +194,18 @@ def test_episodic_orderings_fig6(tmp_path, shipped):
     closed = sr(_run(tmp_path, "afc", "--set", "assimilation.chi=0"))
     assert first_e < cont < first_r < closed
     assert closed == pytest.approx(0.7050, abs=1e-12)     # FC alone leaves the ratio untouched
+
+
+FITTED = ["--set", "productivity.magma.a=455.7", "--set", "productivity.magma.b=-10.98",
+          "--set", "productivity.recharge.a=455.7", "--set", "productivity.recharge.b=-10.98",
+          "--set", "productivity.wallrock.a=5780.0", "--set", "productivity.wallrock.b=-11.11"]
+
+
+def test_fitted_productivities_reproduce_the_papers_masses(tmp_path):
+    """With the productivities fitted by scripts/fit_spera2004_productivity.py, the eight masses
+    the paper reports (Fig. 5, two digits) are matched within their rounding (0.005)."""
+    paper = {"eaxfc": (0.49, 0.58), "afc": (0.59, 0.72), "erafc": (0.67, 0.80), "raxfc": (0.77, 0.94)}
+    for case, (chi_ma, mm) in paper.items():
+        r = _summary(_run(tmp_path, case, *FITTED, "--set", "output.points=2"))
+        print(f"\n{case}: chi Ma* {r['chi_Ma_star']:.3f} (paper {chi_ma}), Mm {r['Mm']:.3f} (paper {mm})")
+        assert abs(r["chi_Ma_star"] - chi_ma) <= 0.005 and abs(r["Mm"] - mm) <= 0.005
