@@ -165,6 +165,15 @@ def init_petsc(options):
 
 def main(argv=None):
     """Entry point of the ``isosim`` command; returns the exit code."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:            # `isosim keys chamber | head`: the reader left; not an error
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _main(argv):
     argv = list(sys.argv[1:] if argv is None else argv)
     own, petsc_options = split_petsc_options(argv)
     parser = build_parser()
