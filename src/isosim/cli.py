@@ -214,6 +214,10 @@ def _main(argv):
             _report(summary, out, rank)
             return EXIT_OK
         if args.command in ("sweep", "invert"):
+            # PETSc first: the study modules import petsc4py.PETSc, after which the
+            # pass-through options (-log_view, -ts_rtol) would be ignored
+            comm = init_petsc(petsc_options)
+            rank = comm.rank
             from .deck.load import apply_overrides, read_toml
             from .errors import DeckError
             from .studies import default_out, parse_range, parse_target
@@ -247,8 +251,6 @@ def _main(argv):
                     bracket = parse_range(args.bracket or inv["bracket"], "--bracket")
             except ValueError as exc:
                 raise IsosimError(f"error: {exc}") from None
-            comm = init_petsc(petsc_options)
-            rank = comm.rank
             out = Path(args.out) if args.out else default_out(args.deck, args.command)
             if args.command == "sweep":
                 from .studies import run_sweep

@@ -171,7 +171,14 @@ class ChamberRecorder(Recorder):
 
     # -------------------------------------------------------------- results (rank 0)
     def path(self):
-        """Diagnostics at every output [time, member, ...], with the conservation errors."""
+        """Diagnostics at every output [time, member, ...], with the conservation errors.
+        Computed once per set of recordings (sweeps ask for it once per member)."""
+        key = len(self.series["rows"])
+        if getattr(self, "_path", (None,))[0] != key:
+            self._path = (key, self._compute_path())
+        return self._path[1]
+
+    def _compute_path(self):
         rows = np.asarray(self.series["rows"])
         initial = diagnostics(self.p, 0.0, self.p.initial_rows())
         steps = [diagnostics(self.p, s, r, initial) for s, r in zip(self.series["tau"], rows)]
