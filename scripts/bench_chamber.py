@@ -65,9 +65,7 @@ import copy  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import pstats  # noqa: E402
-import resource  # noqa: E402
 import shutil  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -85,6 +83,7 @@ from isosim.deck.load import read_toml  # noqa: E402
 from isosim.ensemble import expand  # noqa: E402
 from isosim.models.chamber import ChamberParameters  # noqa: E402
 from isosim.models.chamber_output import diagnostics  # noqa: E402
+from benchlib import CpuMonitor, child_env, parse_log_view, timed_run  # noqa: E402
 
 DEFAULT_DECK = ROOT / "input" / "spera2004_montecarlo.toml"
 DEFAULT_QUANTITIES = "Cm_ppm.Sr,eps_m.87Sr/86Sr,Mm,Ta_C"
@@ -194,59 +193,6 @@ def choose_rtol(evaluate, loose=1e-6, tight=1e-12, per_decade=4):
 
 
 # ============================================================================ isosim side
-class CpuMonitor:
-    """CPU seconds used on the whole machine (/proc/stat) minus those of this process and
-    its waited-for children: other processes' load during a timed phase."""
-
-    def __enter__(self):
-        self.t = time.perf_counter()
-        self.busy = self._busy()
-        self.own = self._own()
-        return self
-
-    def __exit__(self, *exc):
-        self.wall = time.perf_counter() - self.t
-        self.machine_cpu = self._busy() - self.busy
-        self.own_cpu = self._own() - self.own
-        self.foreign_cpu = max(self.machine_cpu - self.own_cpu, 0.0)
-        self.foreign_cores = self.foreign_cpu / self.wall if self.wall > 0 else 0.0
-
-    @staticmethod
-    def _busy():
-        try:
-            with open("/proc/stat") as f:
-                v = [int(x) for x in f.readline().split()[1:9]]
-        except OSError:
-            return float("nan")
-        return (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")   # user nice system irq softirq
-
-    @staticmethod
-    def _own():
-        s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-        return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
-
-    def as_dict(self):
-        return {"wall_s": self.wall, "own_cpu_s": self.own_cpu, "foreign_cpu_s": self.foreign_cpu,
-                "foreign_cores": self.foreign_cores}
-
-    def note(self):
-        if not np.isfinite(self.foreign_cores):
-            return ""
-        return f"other processes used {self.foreign_cores:.2f} core(s) on average"
-
-
-def child_env(petsc_options=""):
-    env = dict(os.environ)
-    env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    deb = Path("/usr/lib/petscdir/petsc3.18/x86_64-linux-gnu-real")
-    if "PETSC_DIR" not in env and deb.is_dir():
-        env["PETSC_DIR"] = str(deb)                           # as the Makefile does
-    if petsc_options:
-        env["PETSC_OPTIONS"] = (env.get("PETSC_OPTIONS", "") + " " + petsc_options).strip()
-    return env
-
-
 def run_isosim(isosim, deck, members, seed, out, *, ranks=1, log_view=False, profile=None, label=""):
     """Run ``isosim sweep`` as a subprocess; return (wall s, summary, stdout, cpu)."""
     cmd = [str(isosim), "sweep", str(deck), "--samples", str(members), "--seed", str(seed),
@@ -260,32 +206,7 @@ def run_isosim(isosim, deck, members, seed, out, *, ranks=1, log_view=False, pro
         cmd = [mpirun, "-n", str(ranks)] + cmd
     env = child_env("-log_view" if log_view else "")
     print(f"  running {label}: {'PETSC_OPTIONS=-log_view ' if log_view else ''}{' '.join(cmd)}", flush=True)
-    with CpuMonitor() as cpu:
-        p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    if p.returncode != 0:
-        print(p.stdout[-4000:], p.stderr[-4000:], sep="\n", file=sys.stderr)
-        raise SystemExit(f"isosim failed (exit {p.returncode}): {' '.join(cmd[:8])} ...")
-    summary = json.loads((Path(out) / "summary.json").read_text())
-    return cpu.wall, summary, p.stdout, cpu
-
-
-def parse_log_view(text):
-    """{event: {count, time_max_s, time_ratio, percent_time}} of PETSc's -log_view table
-    (Main Stage), and '_total_s'."""
-    out = {}
-    for line in text.splitlines():
-        f = line.split()
-        if line.startswith("Time (sec):") and len(f) >= 3:
-            out.setdefault("_total_s", float(f[2]))
-        elif len(f) >= 11 and f[0][:1].isalpha() and f[0] not in out:
-            try:
-                ev = {"count": int(f[1]), "time_max_s": float(f[3]), "time_ratio": float(f[4]),
-                      "percent_time": float(f[10])}
-            except ValueError:
-                continue
-            if ev["count"] > 0:
-                out[f[0]] = ev
-    return out
+    return timed_run(cmd, out, env)
 
 
 def spread_random(n_total, n, rng):

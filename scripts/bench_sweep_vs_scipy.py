@@ -55,7 +55,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
-import resource  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -75,6 +74,7 @@ from isosim.deck import load_deck  # noqa: E402
 from isosim.discretization.spherical import SphereGrid  # noqa: E402
 from isosim.ensemble import parse_values  # noqa: E402
 from isosim.physics.constants import R_GAS, SECONDS_PER_MYR, ZERO_C  # noqa: E402
+from benchlib import CpuMonitor, child_env, parse_log_view, timed_run  # noqa: E402
 
 KEY = "temperature.rate_C_per_Myr"
 LOG_EVENTS = ("TSStep", "SNESSolve", "PCApply", "TSFunctionEval", "TSJacobianEval", "VecMAXPY",
@@ -232,57 +232,6 @@ class ScipyGrainExchange:
 
 
 # ============================================================================ helpers
-class CpuMonitor:
-    """CPU seconds used on the whole machine (/proc/stat) minus those of this process and
-    its waited-for children: other processes' load during a timed phase."""
-
-    def __enter__(self):
-        self.t = time.perf_counter()
-        self.busy = self._busy()
-        self.own = self._own()
-        return self
-
-    def __exit__(self, *exc):
-        self.wall = time.perf_counter() - self.t
-        self.machine_cpu = self._busy() - self.busy
-        self.own_cpu = self._own() - self.own
-        self.foreign_cpu = max(self.machine_cpu - self.own_cpu, 0.0)
-        self.foreign_cores = self.foreign_cpu / self.wall if self.wall > 0 else 0.0
-
-    @staticmethod
-    def _busy():
-        try:
-            with open("/proc/stat") as f:
-                v = [int(x) for x in f.readline().split()[1:9]]
-        except OSError:
-            return float("nan")
-        return (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")   # user nice system irq softirq
-
-    @staticmethod
-    def _own():
-        s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-        return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
-
-    def as_dict(self):
-        return {"wall_s": self.wall, "own_cpu_s": self.own_cpu, "foreign_cpu_s": self.foreign_cpu,
-                "foreign_cores": self.foreign_cores}
-
-    def note(self):
-        if not np.isfinite(self.foreign_cores):
-            return ""
-        return f"other processes used {self.foreign_cores:.2f} core(s) on average"
-
-
-def child_env():
-    env = dict(os.environ)
-    env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    deb = Path("/usr/lib/petscdir/petsc3.18/x86_64-linux-gnu-real")
-    if "PETSC_DIR" not in env and deb.is_dir():
-        env["PETSC_DIR"] = str(deb)                           # as the Makefile does
-    return env
-
-
 def run_isosim(isosim, deck, vary, out, *, ranks=1, sets=(), log_view=False, label=""):
     """Run ``isosim sweep`` as a subprocess; return (wall s, Delta per member, summary, stdout, cpu)."""
     cmd = [str(isosim), "sweep", str(deck), "--vary", vary, "--progress", "0", "--out", str(out), "--force"]
@@ -296,30 +245,9 @@ def run_isosim(isosim, deck, vary, out, *, ranks=1, sets=(), log_view=False, lab
             raise SystemExit("mpirun not found on PATH")
         cmd = [mpirun, "-n", str(ranks)] + cmd
     print(f"  running {label}: {' '.join(cmd if len(vary) < 200 else cmd[:3] + ['...'])}", flush=True)
-    with CpuMonitor() as cpu:
-        p = subprocess.run(cmd, cwd=ROOT, env=child_env(), capture_output=True, text=True)
-    if p.returncode != 0:
-        print(p.stdout[-4000:], p.stderr[-4000:], sep="\n", file=sys.stderr)
-        raise SystemExit(f"isosim failed (exit {p.returncode}): {' '.join(cmd[:8])} ...")
-    summary = json.loads((Path(out) / "summary.json").read_text())
+    wall, summary, stdout, cpu = timed_run(cmd, out, child_env())
     delta = np.array([m["Delta_permil"] for m in summary["members"]], dtype=float)
-    return cpu.wall, delta, summary, p.stdout, cpu
-
-
-def parse_log_view(text):
-    """{event: {count, time_max_s, time_ratio, percent_time}} of PETSc's -log_view table."""
-    out = {}
-    for line in text.splitlines():
-        f = line.split()
-        if len(f) >= 11 and f[0] in LOG_EVENTS:
-            try:
-                out[f[0]] = {"count": int(f[1]), "time_max_s": float(f[3]), "time_ratio": float(f[4]),
-                             "percent_time": float(f[10])}
-            except ValueError:
-                pass
-        elif line.startswith("Time (sec):") and len(f) >= 3:
-            out["_total_s"] = float(f[2])
-    return out
+    return wall, delta, summary, stdout, cpu
 
 
 HW_KERNEL = r"""
@@ -583,7 +511,7 @@ def main():
 
     events = {}
     if log_view:
-        l1, lp = parse_log_view(out1), parse_log_view(outp)
+        l1, lp = parse_log_view(out1, LOG_EVENTS), parse_log_view(outp, LOG_EVENTS)
         events = {"1": l1, str(args.ranks): lp}
         print(f"\nPETSc -log_view, top events (time = max over ranks; %T of the run):")
         print(f"{'event':16} {'count':>7} {'1 rank [s]':>11} {'%T':>4}   {f'{args.ranks} ranks [s]':>12} "
