@@ -51,4 +51,15 @@ def load_raw(name):
     return tomllib.loads((INPUT / name).read_text())
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def check_png(path):
+    """``path`` exists, is a PNG and is not a blank canvas."""
+    assert path.is_file(), f"{path} was not written"
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE, f"{path} is not a PNG"
+    assert len(data) > 10_000, f"{path} is only {len(data)} bytes: an empty figure?"
+
+
 needs_mpirun = pytest.mark.skipif(MPIRUN is None, reason="mpirun not found")

@@ -2,11 +2,10 @@
 
 import pytest
 
-from conftest import INPUT, run_cli
+from conftest import INPUT, check_png, run_cli
 
 pytest.importorskip("matplotlib")
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 AFC = INPUT / "spera2004_afc.toml"
 RUN_FIGS = ["element_vs_ratio.png", "ratio_vs_stable.png", "element_pair.png", "masses_vs_Tm.png"]
 
@@ -20,14 +19,6 @@ CASES = {
                ["sweep_results_assimilation.chi.png", "sweep_results_recharge.mass.png"]
                + [f"sweep_{f}" for f in RUN_FIGS]),
 }
-
-
-def check_png(path):
-    """``path`` exists, is a PNG and is not a blank canvas."""
-    assert path.is_file(), f"{path} was not written"
-    data = path.read_bytes()
-    assert data[:8] == PNG_SIGNATURE, f"{path} is not a PNG"
-    assert len(data) > 10_000, f"{path} is only {len(data)} bytes: an empty figure?"
 
 
 @pytest.mark.parametrize("kind", list(CASES))

@@ -2,11 +2,10 @@
 
 import pytest
 
-from conftest import INPUT, run_cli
+from conftest import INPUT, check_png, run_cli
 
 pytest.importorskip("matplotlib")
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SMALL = ["--set", "grid.cells=20", "--progress", "0"]
 RATES = ["--vary", "temperature.rate_C_per_Myr=log:1:1e7:4"]
 
@@ -28,14 +27,6 @@ CASES = {
                    "--scan", "5"],
                   ["inversion_solution.png", "inversion_scan.png"]),
 }
-
-
-def check_png(path):
-    """``path`` exists, is a PNG and is not a blank canvas."""
-    assert path.is_file(), f"{path} was not written"
-    data = path.read_bytes()
-    assert data[:8] == PNG_SIGNATURE, f"{path} is not a PNG"
-    assert len(data) > 10_000, f"{path} is only {len(data)} bytes: an empty figure?"
 
 
 @pytest.mark.parametrize("kind", list(CASES))
