@@ -16,7 +16,6 @@ Every function here is collective over ``comm``.
 
 import copy
 import itertools
-import json
 import time
 
 import numpy as np

@@ -149,7 +149,9 @@ class ChamberProblem:
         counts = [len(c) for c in np.array_split(np.arange(self.nmem), comm.size)]
         self.starts = np.concatenate([[0], np.cumsum(counts)])
         lo, hi = self.starts[comm.rank], self.starts[comm.rank + 1]
-        self.params = ChamberParameters(decks)                     # every member (headlines, rank 0)
+        # every member's parameters are needed only where the results are computed (rank 0);
+        # other ranks keep the first member's, for the clock in progress and error messages
+        self.params = ChamberParameters(decks if comm.rank == 0 else decks[:1])
         self.local = ChamberParameters(decks[lo:hi]) if hi > lo else None
         self.layout = self.params.layout
         self.width = self.layout.width

@@ -73,7 +73,6 @@ def diagnostics(p, s, rows, initial=None):
     L, th = p.layout, p.th
     Tm = p.Tm(s)
     Ta = rows[:, 0] * th.Tlm
-    fm, gm, _ = p.fm(Tm)
     fr, _, _ = p.fr(Tm)
     fa, ga, _ = p.fa(Ta)
     fa0 = p.fa(th.Ta0)[0]
