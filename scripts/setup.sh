@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS="python3-petsc4py python3-mpi4py python3-h5py-mpi python3-scipy python3-pytest python3-venv python3-setuptools openmpi-bin python3-matplotlib"
+PKGS="python3-petsc4py python3-mpi4py python3-h5py-mpi python3-scipy python3-pytest python3-hypothesis python3-venv python3-setuptools openmpi-bin python3-matplotlib"
 VENV=${VENV:-.venv}
 
 missing=""
