@@ -87,6 +87,18 @@ def build_parser():
     sw.add_argument("--out", metavar="DIR", help="output directory (default: runs/<deck>-sweep)")
     sw.add_argument("--force", action="store_true", help="replace an earlier sweep in DIR")
     sw.add_argument("--progress", type=float, default=10.0, metavar="SECONDS")
+    sw.add_argument("--slice", metavar="K/N", help="run only the K-th of N contiguous slices of the members "
+                    "(1-based; a job array's task), keeping their global indices; join with 'isosim merge'")
+
+    mg = sub.add_parser("merge", help="join the slices of a sweep (isosim sweep --slice K/N) into one",
+                        description="Check that the slice directories are every slice of one sweep (same "
+                        "deck and varied values, no gaps or overlaps) and write OUT/summary.json and "
+                        "OUT/results.h5 as the whole sweep run at once writes them. Serial: no mpirun.")
+    mg.add_argument("out", metavar="OUT", help="directory of the merged sweep")
+    mg.add_argument("dirs", nargs="*", metavar="DIR", help="slice directories, in any order")
+    mg.add_argument("--from", dest="pattern", metavar="GLOB", help="slice directories matching GLOB "
+                    "(quoted, e.g. --from 'runs/sweep-*'; OUT itself is skipped)")
+    mg.add_argument("--force", action="store_true", help="replace an earlier sweep in OUT")
 
     iv = sub.add_parser("invert", help="find the parameter value that reproduces a measured result",
                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
@@ -131,6 +143,29 @@ def build_parser():
                     help="1-sigma uncertainty of each sample's temperature, added to the delta errors as an "
                          "effective variance; 'auto' (default): the value giving chi2/dof = 1 in the pooled fits")
     fs.add_argument("--no-forward", action="store_true", help="skip the forward simulations")
+
+    cv = sub.add_parser("converge", help="convergence study: refine the grid and/or the time step",
+                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+                        description="Run DECK on --levels successively refined levels (DIR/level<k>, each an "
+                        "ordinary run on every rank): space multiplies the cells by --ratio (a stretched "
+                        "grain grid keeps its mapping: stretch^cells fixed) with a tight time tolerance; "
+                        "time divides a fixed step (-ts_adapt_type none, outputs only at the end) by "
+                        "--ratio; both does the two. Reports, per headline quantity, each level's error "
+                        "against the Richardson extrapolation (3+ levels) or the finest level, the "
+                        "observed order and the extrapolated value; writes DIR/converge.json and "
+                        "DIR/converge.png.")
+    deck_args(cv)
+    cv.add_argument("--refine", required=True, choices=("space", "time", "both"),
+                    help="what is refined (the chamber model has no grid: time only)")
+    cv.add_argument("--levels", type=int, default=3, metavar="N", help="number of levels (default 3)")
+    cv.add_argument("--ratio", type=float, default=2.0, help="refinement ratio between levels (default 2)")
+    cv.add_argument("--dt0", type=float, metavar="DT", help="time: fixed step of level 0 as a fraction of the "
+                    "path, sets solver.initial_dt (default the deck's; 1/DT an integer lands on the end)")
+    cv.add_argument("--rtol", type=float, metavar="TOL", help="space: time tolerance of every level "
+                    "(sets solver.rtol; default min(deck, 1e-10))")
+    cv.add_argument("--out", metavar="DIR", help="output directory (default: runs/<deck>-converge)")
+    cv.add_argument("--force", action="store_true", help="replace an earlier study in DIR")
+    cv.add_argument("--progress", type=float, default=10.0, metavar="SECONDS")
 
     k = sub.add_parser("keys", help="list every deck key of a model, with units and defaults")
     k.add_argument("model", nargs="?", default="grain_exchange", help="model name (default grain_exchange)")
@@ -213,7 +248,13 @@ def _main(argv):
                                progress_seconds=args.progress)
             _report(summary, out, rank)
             return EXIT_OK
+        if args.command == "merge":
+            from .slices import merge_sweep, slice_dirs
+            merge_sweep(Path(args.out), slice_dirs(args.out, args.dirs, args.pattern), force=args.force)
+            return EXIT_OK
         if args.command in ("sweep", "invert"):
+            from .slices import parse_slice
+            slice_ = parse_slice(args.slice) if getattr(args, "slice", None) else None
             # PETSc first: the study modules import petsc4py.PETSc, after which the
             # pass-through options (-log_view, -ts_rtol) would be ignored
             comm = init_petsc(petsc_options)
@@ -252,10 +293,13 @@ def _main(argv):
             except ValueError as exc:
                 raise IsosimError(f"error: {exc}") from None
             out = Path(args.out) if args.out else default_out(args.deck, args.command)
+            if slice_ and not args.out:
+                out = out.with_name(f"{out.name}-{slice_[0]}of{slice_[1]}")
             if args.command == "sweep":
                 from .studies import run_sweep
                 summary = run_sweep(raw, args.deck, out, comm, vary=vary, samples=samples,
-                                    seed=seed, force=args.force, progress_seconds=args.progress)
+                                    seed=seed, slice_=slice_, force=args.force,
+                                    progress_seconds=args.progress)
                 if rank == 0:
                     print(f"[isosim] {summary['n_members']} members in {summary['wall_time_s']:.1f} s on "
                           f"{summary['ranks']} rank(s); wrote {out / 'summary.json'} and {out / 'results.h5'}")

@@ -17,6 +17,7 @@ from .ensemble import expand, solve
 from .errors import CheckpointIOError, UsageError
 from .io.atomic import atomic_path, write_text
 from .runner import collective, prepare_run_dir
+from .slices import sweep_digest, take_slice
 
 def h5_name(key):
     """A result key as an HDF5 dataset name: '/' (as in 87Sr/86Sr) would make a group."""
@@ -31,7 +32,13 @@ def _recorder(model):
 def _write_ensemble(run_dir, base, params, headlines, series, extra_summary, wall, comm_size):
     rec = _recorder(base["model"])
     keys = list(params)
-    members = [dict({"params": {k: params[k][i] for k in keys}}, **h) for i, h in enumerate(headlines)]
+    sliced = extra_summary.get("slice")
+    # a slice's members keep their index in the whole sweep (isosim merge checks them)
+    members = []
+    for i, h in enumerate(headlines):
+        m = {"member_index": sliced["first_member"] + i} if sliced else {}
+        m["params"] = {k: params[k][i] for k in keys}
+        members.append(dict(m, **h))
     summary = {
         "isosim_version": __version__, "model": base["model"], "title": base.get("title", ""),
         "status": "complete", "ranks": comm_size, "wall_time_s": round(wall, 3),
@@ -70,24 +77,46 @@ def _write_ensemble(run_dir, base, params, headlines, series, extra_summary, wal
                     ds = s.create_dataset(h5_name(k), data=arr)
                     ds.attrs["units"] = rec.unit(k)
                     ds.attrs["description"] = f"{k} of each member at its output times [member, time]"
+                    ds.attrs["key"] = k
+                if sliced:
+                    sl = h5.create_group("slice")
+                    sl.attrs["description"] = ("this is one slice of a sweep (isosim sweep --slice K/N); "
+                                               "isosim merge joins the slices")
+                    for name, value in sliced.items():
+                        sl.attrs[name] = value
+                    sl.attrs["sweep_digest"] = extra_summary["sweep_digest"]
+                    sl.create_dataset("member_index", data=np.arange(sliced["first_member"], sliced["stop_member"]))
         write_text(run_dir / "summary.json", json.dumps(summary, indent=1, default=float) + "\n")
     except OSError as exc:
         raise CheckpointIOError(f"error: could not write results in {run_dir}: {exc}") from None
     return summary
 
 
-def run_sweep(raw, path, run_dir, comm, *, vary=(), samples=0, seed=0, force=False,
+def run_sweep(raw, path, run_dir, comm, *, vary=(), samples=0, seed=0, slice_=None, force=False,
               progress_seconds=10.0, log=print):
-    """``isosim sweep``: expand, solve and write one summary for every member."""
+    """``isosim sweep``: expand, solve and write one summary for every member. Collective.
+
+    ``slice_ = (K, N)`` runs only the K-th of N contiguous slices of the members (see
+    :mod:`isosim.slices`); the whole sweep is expanded first, so the slice's members and
+    their global indices are the direct sweep's.
+    """
     t0 = time.monotonic()
     decks, params = collective(comm, lambda: expand(raw, path, vary, samples, seed))
-    run_dir = collective(comm, lambda: prepare_run_dir(run_dir, force))
     base = validate(dict(raw), path)
+    extra = {"samples": samples, "seed": seed} if samples else {}
+    extra["sweep_digest"] = sweep_digest(base, vary, samples, seed)
+    what = f"sweep of {len(decks)} member(s)"
+    if slice_:
+        # every rank has the same decks, so every rank raises the same error, or none
+        decks, params, extra["slice"] = take_slice(decks, params, slice_, path)
+        sl = extra["slice"]
+        what = (f"slice {sl['index']}/{sl['count']} of a sweep of {sl['total_members']} members: "
+                f"members {sl['first_member']} to {sl['stop_member'] - 1}")
+    run_dir = collective(comm, lambda: prepare_run_dir(run_dir, force))
     if comm.rank == 0:
         write_text(run_dir / "deck.toml", to_toml(base))
-        log(f"[isosim] sweep of {len(decks)} member(s) over {', '.join(params) or 'nothing'}", flush=True)
+        log(f"[isosim] {what} over {', '.join(params) or 'nothing'}", flush=True)
     headlines, series = solve(decks, comm, progress_seconds=progress_seconds, log=log)
-    extra = {"samples": samples, "seed": seed} if samples else {}
     return collective(comm, lambda: _write_ensemble(run_dir, base, params, headlines, series, extra,
                                                     time.monotonic() - t0, comm.size))
 
