@@ -1,0 +1,295 @@
+"""Convergence studies: ``isosim converge DECK --refine space|time|both --levels N``.
+
+Each level is an ordinary run of the deck (``DIR/level<k>``, on the whole communicator) with
+the grid refined and/or the time step reduced by ``--ratio`` from the level before. The
+headline numbers of the levels give, per quantity, the error of each level against a
+Richardson extrapolation (three or more levels) or the finest level, the observed order and
+the extrapolated value: a table on rank 0, ``DIR/converge.json`` and ``DIR/converge.png``.
+
+- space: ``cells`` x r per level; a stretched grain grid keeps its mapping (stretch^cells
+  fixed, so every level resolves the same rim layer more finely; ``stretch = 1`` stays
+  uniform). The time error is made negligible with a tight ``solver.rtol`` (``--rtol``).
+- time: fixed steps (``-ts_adapt_type none``) of ``solver.initial_dt`` / r^k of the path
+  (``--dt0``, default the deck's), outputs only at the end so that every step is whole; on
+  one grid, so the spatial error is the same at every level and cancels in the differences.
+- both: the two together (the observed order is the lower of the two).
+
+The model-specific knowledge is the table :data:`STUDIES`; everything else is generic.
+"""
+
+import copy
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .deck import validate
+from .deck.load import apply_overrides, read_toml
+from .errors import EXIT_OK, DeckError, IsosimError, UsageError
+
+#: Per model: the grid keys refined in space (``cells``, optional ``stretch``; None: no
+#: grid), the headline results compared (dicts are compared entry by entry), and the deck
+#: overrides that leave only the final output (so fixed steps land on every output time).
+STUDIES = {
+    "grain_exchange": {"cells": "grid.cells", "stretch": "grid.stretch",
+                       "compare": ("Delta_permil", "T_apparent_C"),
+                       "end_only": ("output.series_points=2", "output.temperatures_C=[]",
+                                    "output.times_Myr=[]")},
+    "capsule": {"cells": "capsule.cells", "stretch": None,
+                "compare": ("Omega_permil_per_C_per_amu", "T0_C"),
+                "end_only": ("time.series_points=2", "time.output_h=[]")},
+    "chamber": {"cells": None, "stretch": None,
+                # not Tm_C, Ma0, Me, Mr: fixed by the end point and the energy balance
+                "compare": ("Mm", "Mct", "Men", "Ma_star", "Ta_C", "Cm_ppm", "eps_m", "delta_m"),
+                "end_only": ("output.points=2",)},
+}
+#: Relative change below which a quantity counts as converged to round-off (no order).
+ROUNDOFF = 1000 * np.finfo(float).eps
+#: The finest level of a time study may take at most this many fixed steps.
+MAX_FIXED_STEPS = 10**6
+DEFAULT_RTOL = 1e-10
+
+
+def _get(deck, key):
+    for part in key.split("."):
+        deck = deck[part]
+    return deck
+
+
+def plan(deck_path, overrides, refine, levels, ratio=2.0, dt0=None, rtol=None, petsc_options=()):
+    """Check the request and build every level's resolved deck. No MPI or PETSc needed.
+
+    Returns
+    -------
+    dict
+        ``model``, ``decks`` (one per level), ``levels`` (what each refines: ``cells``,
+        ``dt``, ``h``) and ``petsc_options`` (the study's own options).
+
+    Raises
+    ------
+    UsageError, DeckError
+        Anything wrong with the request (exit code 2, nothing run).
+    """
+    raw = read_toml(deck_path)
+    problems = []
+    apply_overrides(raw, overrides, problems)
+    if problems:
+        raise DeckError(deck_path, problems)
+    base = validate(copy.deepcopy(raw), deck_path)
+    model = base["model"]
+    study = STUDIES[model]
+    space, time = refine in ("space", "both"), refine in ("time", "both")
+    if levels < 2:
+        raise UsageError(f"error: --levels {levels}: a convergence study needs at least 2 levels "
+                         "(3 or more for an observed order and a Richardson extrapolation)")
+    if not ratio > 1.0 or not math.isfinite(ratio):
+        raise UsageError(f"error: --ratio {ratio:g}: expected a refinement ratio above 1, e.g. 2")
+    if space and study["cells"] is None:
+        raise UsageError(f"error: --refine {refine}: the {model} model has no spatial grid (it is "
+                         "integrated along the melt temperature); refine the time step with --refine time")
+    if dt0 is not None and not time:
+        raise UsageError("error: --dt0 sets the fixed time step of --refine time or both; "
+                         "a space study uses adaptive steps (see --rtol)")
+    if rtol is not None and not refine == "space":
+        raise UsageError("error: --rtol is the time tolerance of a space study; a time study "
+                         "uses fixed steps (see --dt0)")
+    clash = [o for o in ("-ts_dt", "-ts_adapt_type") if o in petsc_options]
+    if time and clash:
+        raise UsageError(f"error: {' '.join(clash)}: a time study sets the step of every level "
+                         "itself (fixed steps of --dt0 / ratio^level); remove the option")
+    rows, sets = [], []
+    for k in range(levels):
+        row, s = {"level": k}, []
+        if space:
+            cells = _get(base, study["cells"]) * ratio**k
+            if abs(cells - round(cells)) > 1e-9 * cells:
+                raise UsageError(f"error: --ratio {ratio:g}: {study['cells']} = "
+                                 f"{_get(base, study['cells'])} x {ratio:g}^{k} is not a whole number "
+                                 "of cells; choose an integer ratio")
+            row["cells"] = int(round(cells))
+            s.append(f"{study['cells']}={row['cells']}")
+            if study["stretch"]:
+                # same mapping of the cells on the radius: stretch^cells is kept
+                stretch = _get(base, study["stretch"]) ** (1.0 / ratio**k)
+                s.append(f"{study['stretch']}={stretch!r}")
+            row["h"] = 1.0 / row["cells"]
+        if time:
+            row["dt"] = (dt0 or base["solver"]["initial_dt"]) / ratio**k
+            s.append(f"solver.initial_dt={row['dt']!r}")
+            s.extend(study["end_only"])
+            row["h"] = row["dt"]
+        else:
+            tol = rtol or min(base["solver"]["rtol"], DEFAULT_RTOL)
+            s += [f"solver.rtol={tol!r}", f"solver.atol={min(base['solver']['atol'], 1e-2 * tol)!r}"]
+        rows.append(row)
+        sets.append(s)
+    if time and 1.0 / rows[-1]["dt"] > MAX_FIXED_STEPS:
+        raise UsageError(f"error: the finest level would take {1.0 / rows[-1]['dt']:.3g} fixed steps "
+                         f"(dt = {rows[0]['dt']:g} of the path at level 0, / {ratio:g}^{levels - 1}); "
+                         f"expected at most {MAX_FIXED_STEPS:g}. Give a coarser --dt0, e.g. --dt0 0.0625")
+    decks = []
+    for s in sets:
+        level_raw = copy.deepcopy(raw)
+        apply_overrides(level_raw, s, problems)
+        decks.append(validate(level_raw, deck_path))
+    return {"model": model, "refine": refine, "ratio": ratio, "decks": decks, "levels": rows,
+            "petsc_options": ["-ts_adapt_type", "none"] if time else []}
+
+
+def flatten(results, keys):
+    """The compared numbers of a headline dict: ``{"Cm_ppm.Sr": ..., "Mm": ...}``."""
+    out = {}
+    for key in keys:
+        value = results.get(key)
+        if isinstance(value, dict):
+            out.update({f"{key}.{k}": float(v) for k, v in value.items() if isinstance(v, (int, float))})
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = float(value)
+    return out
+
+
+def analyse(values, h, ratio):
+    """Errors, observed orders and the extrapolated value of one quantity over the levels.
+
+    Parameters
+    ----------
+    values : sequence of float
+        The quantity at each level, coarse to fine.
+    h : sequence of float
+        Cell width or step of each level (for the fitted slope).
+    ratio : float
+        Refinement ratio between consecutive levels.
+
+    Returns
+    -------
+    dict
+        ``values``; ``extrapolated`` q* = q_f + (q_f - q_c)/(r^p - 1), p the order observed
+        on the three finest levels (``observed_order``), when they converge monotonically;
+        else q_f; ``reference`` ("richardson", "finest" or "round-off"); ``errors`` |q_k - q*|;
+        ``orders`` log(e_k/e_{k+1})/log r (None where an error is at round-off);
+        ``fitted_order``: the least-squares slope of log e against log h.
+    """
+    q = np.asarray(values, dtype=float)
+    floor = ROUNDOFF * max(float(np.nanmax(np.abs(q))) if np.isfinite(q).any() else 0.0, 1e-300)
+    d = np.diff(q)
+    p, q_star, reference = None, q[-1], "finest"
+    if abs(d[-1]) <= floor:
+        reference = "round-off"
+    elif len(q) >= 3 and np.isfinite(q[-3:]).all() and abs(d[-2]) > floor and d[-2] / d[-1] > 0:
+        p = math.log(d[-2] / d[-1]) / math.log(ratio)
+        if p > 0:
+            q_star, reference = q[-1] + d[-1] / (ratio**p - 1.0), "richardson"
+    e = np.abs(q - q_star)
+    ok = np.isfinite(e) & (e > floor)
+    orders = [math.log(e[k] / e[k + 1]) / math.log(ratio) if ok[k] and ok[k + 1] else None
+              for k in range(len(q) - 1)]
+    fitted = None
+    if ok.sum() >= 2:
+        fitted = float(np.polyfit(np.log(np.asarray(h)[ok]), np.log(e[ok]), 1)[0])
+    nums = lambda a: [float(x) if np.isfinite(x) else None for x in a]
+    return {"values": nums(q), "extrapolated": float(q_star), "reference": reference,
+            "observed_order": p, "errors": nums(e), "orders": orders, "fitted_order": fitted}
+
+
+def run_study(study, deck_path, out, comm, *, force=False, petsc_options=(), progress_seconds=10.0):
+    """Run every level of :func:`plan`'s study into ``out/level<k>`` and analyse. Collective.
+
+    Returns the content of ``converge.json`` (on every rank)."""
+    from petsc4py import PETSc
+
+    from .io.atomic import write_text
+    from .runner import RUN_FILES, collective, run_deck
+
+    out = Path(out)
+
+    def check_out():
+        taken = [out / "converge.json"] + [out / f"level{k}" / f for k in range(len(study["decks"]))
+                                           for f in RUN_FILES]
+        taken = [str(p) for p in taken if p.exists()]
+        if taken and not force:
+            raise UsageError(f"error: {out} already holds a convergence study ({taken[0]}, ...); nothing "
+                             "was overwritten. Use --force to replace it or --out for another directory.")
+
+    collective(comm, check_out)
+    # the study's fixed-step option sits beside the user's (plan refused clashing ones)
+    opts = PETSc.Options()
+    for name, value in zip(study["petsc_options"][::2], study["petsc_options"][1::2]):
+        opts.setValue(name.lstrip("-"), value)
+    level_options = list(petsc_options) + study["petsc_options"]
+    log = print if comm.rank == 0 else (lambda *a, **k: None)
+    summaries = []
+    try:
+        for row, deck in zip(study["levels"], study["decks"]):
+            log(f"[isosim] level {row['level']}: " + ", ".join(
+                f"{k} = {row[k]:g}" for k in ("cells", "dt") if k in row), flush=True)
+            summaries.append(run_deck(deck, out / f"level{row['level']}", comm, force=force,
+                                      petsc_options=level_options, progress_seconds=progress_seconds))
+    finally:
+        for name in study["petsc_options"][::2]:
+            opts.delValue(name.lstrip("-"))
+    compare = STUDIES[study["model"]]["compare"]
+    flat = [flatten(s["results"], compare) for s in summaries]
+    names = [n for n in flat[0] if all(n in f for f in flat)]
+    h = [row["h"] for row in study["levels"]]
+    levels = [dict(row, dir=f"level{row['level']}", steps=s["steps"], wall_time_s=s["wall_time_s"])
+              for row, s in zip(study["levels"], summaries)]
+    result = {"isosim_version": __version__, "deck": str(deck_path), "model": study["model"],
+              "refine": study["refine"], "ratio": study["ratio"], "ranks": comm.size,
+              "petsc_options": level_options, "levels": levels,
+              "quantities": {n: analyse([f[n] for f in flat], h, study["ratio"]) for n in names}}
+
+    def write():
+        write_text(out / "converge.json", json.dumps(result, indent=1) + "\n")
+        from .plot_converge import plot_convergence
+        return plot_convergence(result, out / "converge.png")
+
+    png = collective(comm, write)
+    if comm.rank == 0:
+        print("\n".join(table(result)))
+        print(f"[isosim] wrote {out / 'converge.json'}" + (f" and {png}" if png else
+              " (no converge.png: matplotlib is not installed)"), flush=True)
+    return result
+
+
+def table(result):
+    """The terminal report of a study (list of lines)."""
+    what = {"space": "cells", "time": "dt", "both": "dt"}[result["refine"]]
+    lines = [f"[isosim] convergence in {result['refine']} of {result['deck']}: {len(result['levels'])} "
+             f"levels, ratio {result['ratio']:g}, {result['ranks']} rank(s)",
+             f"{'quantity':<32} {'level':>5} {what:>10} {'value':>22} {'error':>10} {'order':>6}"]
+    for name, a in result["quantities"].items():
+        for k, lv in enumerate(result["levels"]):
+            order = a["orders"][k - 1] if k else None
+            lines.append(f"{name if k == 0 else '':<32} {k:>5} {lv.get(what, lv['h']):>10.4g} "
+                         f"{_num(a['values'][k], '22.15g')} {_num(a['errors'][k], '10.2e')} "
+                         f"{_num(order, '6.2f')}")
+        note = {"richardson": f"Richardson, p = {a['observed_order']:.3f}", "finest": "finest level",
+                "round-off": "converged to round-off"}[a["reference"]]
+        lines.append(f"{'':<32} {'q*':>5} {'':>10} {a['extrapolated']:22.15g}  ({note})")
+    return lines
+
+
+def _num(x, fmt):
+    width = int(fmt.split(".")[0])
+    return format(x, fmt) if x is not None else " " * (width - 1) + "-"
+
+
+def converge_command(args, petsc_options):
+    """``isosim converge``: check the request (no PETSc), then run it. Collective."""
+    study = plan(args.deck, args.set, args.refine, args.levels, args.ratio, args.dt0, args.rtol,
+                 petsc_options)
+    from .cli import init_petsc
+    from .studies import default_out
+    comm = init_petsc(petsc_options)
+    out = Path(args.out) if args.out else default_out(args.deck, "converge")
+    try:
+        run_study(study, args.deck, out, comm, force=args.force, petsc_options=petsc_options,
+                  progress_seconds=args.progress)
+    except IsosimError as exc:      # raised on every rank: say it once
+        if comm.rank == 0:
+            print(str(exc), file=sys.stderr, flush=True)
+        return exc.exit_code
+    return EXIT_OK
