@@ -167,29 +167,6 @@ def build_parser():
     cv.add_argument("--force", action="store_true", help="replace an earlier study in DIR")
     cv.add_argument("--progress", type=float, default=10.0, metavar="SECONDS")
 
-    cv = sub.add_parser("converge", help="convergence study: refine the grid and/or the time step",
-                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
-                        description="Run DECK on --levels successively refined levels (DIR/level<k>, each an "
-                        "ordinary run on every rank): space multiplies the cells by --ratio (a stretched "
-                        "grain grid keeps its mapping: stretch^cells fixed) with a tight time tolerance; "
-                        "time divides a fixed step (-ts_adapt_type none, outputs only at the end) by "
-                        "--ratio; both does the two. Reports, per headline quantity, each level's error "
-                        "against the Richardson extrapolation (3+ levels) or the finest level, the "
-                        "observed order and the extrapolated value; writes DIR/converge.json and "
-                        "DIR/converge.png.")
-    deck_args(cv)
-    cv.add_argument("--refine", required=True, choices=("space", "time", "both"),
-                    help="what is refined (the chamber model has no grid: time only)")
-    cv.add_argument("--levels", type=int, default=3, metavar="N", help="number of levels (default 3)")
-    cv.add_argument("--ratio", type=float, default=2.0, help="refinement ratio between levels (default 2)")
-    cv.add_argument("--dt0", type=float, metavar="DT", help="time: fixed step of level 0 as a fraction of the "
-                    "path, sets solver.initial_dt (default the deck's; 1/DT an integer lands on the end)")
-    cv.add_argument("--rtol", type=float, metavar="TOL", help="space: time tolerance of every level "
-                    "(sets solver.rtol; default min(deck, 1e-10))")
-    cv.add_argument("--out", metavar="DIR", help="output directory (default: runs/<deck>-converge)")
-    cv.add_argument("--force", action="store_true", help="replace an earlier study in DIR")
-    cv.add_argument("--progress", type=float, default=10.0, metavar="SECONDS")
-
     k = sub.add_parser("keys", help="list every deck key of a model, with units and defaults")
     k.add_argument("model", nargs="?", default="grain_exchange", help="model name (default grain_exchange)")
     return p
