@@ -47,6 +47,27 @@ class DeckError(IsosimError):
         return (DeckError, (self.path, self.problems))
 
 
+class DataFileError(DeckError):
+    """A data file from outside isosim (a CSV of measurements) is malformed.
+
+    Parameters
+    ----------
+    path : str
+        The data file.
+    problems : list of str
+        One line per mistake, each naming the line, the column, the value and what was expected.
+    """
+
+    def __init__(self, path, problems):
+        super().__init__(path, problems)
+        n = len(self.problems)
+        head = f"error: data file {self.path} has {n} problem{'s' if n != 1 else ''}; nothing was run:"
+        self.args = ("\n".join([head] + [f"  - {p}" for p in self.problems]),)
+
+    def __reduce__(self):
+        return (DataFileError, (self.path, self.problems))
+
+
 class UsageError(IsosimError):
     """A command-line mistake (missing file, existing output directory, ...)."""
 

@@ -2,49 +2,188 @@
 
 They are read when the deck is loaded and copied into the resolved deck, so that a run
 directory's ``deck.toml`` (and every checkpoint) is self-contained.
+
+These files come from outside isosim (spreadsheets, digitised figures), so every way they
+can be wrong is reported as a problem naming the file, the line, the column and what was
+expected: unreadable or non-UTF-8 bytes, no header, missing, extra or misnamed columns,
+units other than the declared ones (``T_K`` for ``T_C``), blank or non-numeric cells,
+non-finite values, temperatures below absolute zero, a first column that does not increase,
+fewer than two rows. Pure Python, no MPI: decks are read on one process.
 """
 
+import csv
 import math
+import re
 from pathlib import Path
+
+#: At most this many problems are listed for one file (a wrong file can have thousands).
+MAX_PROBLEMS = 10
+
+#: Readable names of the quantities and units used in column names ``<quantity>_<unit>``.
+QUANTITIES = {"t": "time", "x": "position", "T": "temperature"}
+UNITS = {"C": "degC", "K": "K", "F": "degF", "Myr": "Myr", "Ma": "Ma", "yr": "yr", "kyr": "kyr",
+         "Gyr": "Gyr", "s": "s", "h": "h", "mm": "mm", "cm": "cm", "m": "m", "um": "um"}
+# a column name with a unit: t_Myr, T_C, "T (K)", "x [cm]"
+_NAME_UNIT = re.compile(r"^\s*([A-Za-z]+)\s*(?:_\s*([^\s]+)|\(\s*([^)]*?)\s*\)|\[\s*([^\]]*?)\s*\])\s*$")
+
+
+def read_text_file(path):
+    """The text of a UTF-8 file (a byte-order mark is accepted) and a problem, one of them None.
+
+    A decoding failure names the line and column of the first byte that is not UTF-8: the
+    usual cause is a file saved by a spreadsheet in a legacy encoding (a degree sign in
+    Latin-1), which the user can find and fix from that position.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None, f"{path}: no such file"
+    except IsADirectoryError:
+        return None, f"{path}: is a directory; expected a CSV file"
+    except OSError as exc:
+        return None, f"{path}: cannot be read ({exc.strerror or exc})"
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        start = exc.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
+        line = data.count(b"\n", 0, start) + 1
+        column = start - (data.rfind(b"\n", 0, start) + 1) + 1
+        return None, (f"{path} line {line}, column {column}: byte 0x{data[start]:02x} is not UTF-8; "
+                      "expected a UTF-8 text file (save it as UTF-8 / 'CSV UTF-8')")
+
+
+def _split_name(name):
+    """``(quantity, unit)`` of a column name such as ``T_C`` or ``T (K)``, or ``(name, None)``."""
+    m = _NAME_UNIT.match(name)
+    if not m:
+        return name.strip(), None
+    return m.group(1), next(g for g in m.groups()[1:] if g is not None)
+
+
+def _describe(name):
+    q, u = _split_name(name)
+    what = QUANTITIES.get(q, q)
+    return f"{what} in {UNITS.get(u, u)}" if u else what
+
+
+def _header_problems(f, lineno, got, header, units):
+    """Problems of a header row ``got`` against the expected column names ``header``."""
+    expected = f"expected '{','.join(header)}' ({units})"
+    if len(got) == 1 and any(sep in got[0] for sep in (";", "\t")):
+        sep = "';'" if ";" in got[0] else "tabs"
+        return [f"{f} line {lineno}: header {got[0]!r} is separated by {sep}, not commas; {expected}"]
+    problems = []
+    for k, want in enumerate(header):
+        if k >= len(got):
+            problems.append(f"{f} line {lineno}: column {k + 1} ({want}) is missing; {expected}")
+            continue
+        have = got[k]
+        if have == want:
+            continue
+        (q_have, u_have), (q_want, u_want) = _split_name(have), _split_name(want)
+        if q_have == q_want and u_have is None:
+            problems.append(f"{f} line {lineno}: column {k + 1} is {have!r}, without a unit; {expected}")
+        elif q_have == q_want:
+            problems.append(f"{f} line {lineno}: column {k + 1} is {have!r} ({_describe(have)}), not {want!r} "
+                            f"({_describe(want)}): convert the values and rename the column; {expected}")
+        else:
+            problems.append(f"{f} line {lineno}: column {k + 1} is {have!r}; {expected}")
+    for k in range(len(header), len(got)):
+        problems.append(f"{f} line {lineno}: column {k + 1} {got[k]!r} is not used (remove it); {expected}")
+    return problems
 
 
 def read_columns_csv(base_dir, name, key, header, units):
     """Read ``name`` (relative to ``base_dir``): a header row ``header`` then numeric rows
     whose first column strictly increases and whose temperatures are above absolute zero.
 
+    Lines that are blank or start with ``#`` are skipped (comments). Cells may be quoted.
+
+    Parameters
+    ----------
+    base_dir : Path
+        Directory of the deck (relative file names are relative to it).
+    name : str
+        The deck's file name value.
+    key : str
+        The deck key holding ``name`` (for messages).
+    header : tuple of str
+        The expected column names, ``<quantity>_<unit>``.
+    units : str
+        The columns' meaning in words, quoted in messages.
+
     Returns
     -------
     (list of lists or None, list of str)
-        The columns, and the problems found (file, line, what is wrong, what was expected).
+        The columns, and the problems found (file, line, column, what is wrong, what was
+        expected); at most :data:`MAX_PROBLEMS` of them plus a count of the rest.
     """
     f = Path(base_dir) / name
+    where = f"{key} {f}"
+    text, problem = read_text_file(f)
+    if problem:
+        return None, [f"{key} = {name!r}: {problem}"]
+    rows = [(i + 1, ln) for i, ln in enumerate(text.splitlines()) if ln.strip() and not ln.lstrip().startswith("#")]
     expected = ",".join(header)
-    try:
-        lines = f.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, [f"{key} = {name!r}: cannot be read ({exc})"]
-    rows = [(i + 1, ln) for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")]
     if not rows:
-        return None, [f"{key} {f}: empty; expected a header '{expected}' and rows"]
-    got = [c.strip() for c in rows[0][1].split(",")]
-    if got[:len(header)] != list(header):
-        return None, [f"{key} {f} line {rows[0][0]}: header {rows[0][1]!r}; expected '{expected}' ({units})"]
+        return None, [f"{where}: empty (no header, no rows); expected a header '{expected}' ({units}) "
+                      "and at least 2 rows"]
+    hline, htext = rows[0]
+    got = _cells(htext)
+    problems = _header_problems(where, hline, got, header, units)
+    if problems:
+        return None, problems
     cols = [[] for _ in header]
+    count = {2: "two", 3: "three"}.get(len(header), str(len(header)))
+    last_line = None
     for lineno, ln in rows[1:]:
-        cells = ln.split(",")
-        try:
-            vals = [float(cells[k]) for k in range(len(header))]
-        except (ValueError, IndexError):
-            count = {2: "two", 3: "three"}.get(len(header), str(len(header)))
-            return None, [f"{key} {f} line {lineno}: {ln!r}; expected {count} numbers ({units})"]
-        if not all(math.isfinite(v) for v in vals) or any(
-                v <= -273.15 for h, v in zip(header, vals) if h == "T_C"):
-            return None, [f"{key} {f} line {lineno}: {ln!r}; expected finite numbers and T above -273.15"]
+        cells = _cells(ln)
+        if len(cells) != len(header):
+            problems.append(f"{where} line {lineno}: {ln!r} has {len(cells)} field(s); expected {len(header)} "
+                            f"({expected}: {units})")
+            continue
+        vals = []
+        for k, (cell, col) in enumerate(zip(cells, header)):
+            v = _number(cell)
+            if v is None:
+                problems.append(f"{where} line {lineno}, column {k + 1} ({col}): {cell!r} is not a finite number; "
+                                f"expected {count} numbers ({units})")
+            elif col.startswith("T_") and v <= -273.15:
+                problems.append(f"{where} line {lineno}, column {k + 1} ({col}): {cell} is at or below absolute "
+                                "zero; expected a temperature above -273.15 degC")
+                v = None
+            vals.append(v)
+        if None in vals:
+            continue
         if cols[0] and vals[0] <= cols[0][-1]:
-            return None, [f"{key} {f} line {lineno}: {header[0]} {vals[0]:g} does not increase "
-                          f"(previous {cols[0][-1]:g})"]
+            problems.append(f"{where} line {lineno}, column 1 ({header[0]}): {vals[0]:g} does not increase "
+                            f"(previous {cols[0][-1]:g}, line {last_line}); expected strictly increasing "
+                            f"{QUANTITIES.get(_split_name(header[0])[0], header[0])}s")
+            continue
         for c, v in zip(cols, vals):
             c.append(v)
-    if len(cols[0]) < 2:
-        return None, [f"{key} {f}: {len(cols[0])} data row(s); expected at least 2 rows"]
-    return cols, []
+        last_line = lineno
+    if not problems and len(cols[0]) < 2:
+        problems.append(f"{where}: {len(cols[0])} data row(s); expected at least 2 rows under the header "
+                        f"'{expected}'")
+    if len(problems) > MAX_PROBLEMS:
+        problems = problems[:MAX_PROBLEMS] + [f"{where}: ... and {len(problems) - MAX_PROBLEMS} more problems"]
+    return (None, problems) if problems else (cols, [])
+
+
+def _cells(line):
+    """The stripped cells of one CSV line (quotes allowed; a malformed quote stays in the cell)."""
+    try:
+        return [c.strip() for c in next(csv.reader([line], skipinitialspace=True))]
+    except csv.Error:       # e.g. a NUL byte: keep the raw text, which then fails as a number
+        return [c.strip() for c in line.split(",")]
+
+
+def _number(cell):
+    """The cell as a finite float, or None."""
+    try:
+        v = float(cell)
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None

@@ -15,7 +15,7 @@ published values to compare with: ``T0_C``, ``Omega_<Element>``, ``dT_published_
 ``dT_span`` (``A-C``: the positions the published temperature span is between), ``duration_h``.
 Other columns are kept as text.
 
-Every mistake found is reported at once, as a ``DeckError`` naming the line, the column,
+Every mistake found is reported at once, as a ``DataFileError`` naming the line, the column,
 the value and what was expected.
 """
 
@@ -23,11 +23,11 @@ import csv
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from ..errors import DeckError, UsageError
+from ..deck.tables import read_text_file
+from ..errors import DataFileError, UsageError
 from ..physics.isotopes import ISOTOPE_MASSES, REFERENCE_ISOTOPE
 
 START = "start"
@@ -37,6 +37,7 @@ _ISOTOPE = re.compile(r"^d(\d+)([A-Z][a-z]?)$")
 _TWO_SIGMA = re.compile(r"^d(\d+)([A-Z][a-z]?)_2s$")
 _COUNT = re.compile(r"^N_([A-Z][a-z]?)$")
 _OMEGA = re.compile(r"^Omega_([A-Z][a-z]?)$")
+_OTHER_T = re.compile(r"^T_(K|F|degK|degF|kelvin|Kelvin)$")
 
 
 @dataclass
@@ -105,26 +106,24 @@ def isotope_of(column):
 
 def _read_csv(path):
     """Header and ``(line number, cells)`` of the non-comment, non-blank lines."""
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise UsageError(f"error: {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"error: cannot read {path}: {exc}") from None
+    text, problem = read_text_file(path)
+    if problem:
+        raise UsageError(f"error: {problem}")
     rows = [(n, [c.strip() for c in next(csv.reader([line]), [])])
             for n, line in enumerate(text.splitlines(), start=1)
             if line.strip() and not line.lstrip().startswith("#")]
     if not rows:
-        raise DeckError(path, ["no header line (the file is empty or only comments)"])
+        raise DataFileError(path, ["no header line (the file is empty or only comments)"])
     (hline, header), body = rows[0], rows[1:]
     problems = [f"line {hline}: header column {i + 1} is empty" for i, h in enumerate(header) if not h]
     problems += [f"line {hline}: header column {h!r} appears more than once"
                  for h in dict.fromkeys(h for h in header if h and header.count(h) > 1)]
-    for n, cells in body:
-        if len(cells) != len(header):
-            problems.append(f"line {n}: {len(cells)} fields, but the header (line {hline}) has {len(header)}")
+    wrong = [(n, len(cells)) for n, cells in body if len(cells) != len(header)]
+    problems += [f"line {n}: {k} fields, but the header (line {hline}) has {len(header)}" for n, k in wrong[:10]]
+    if len(wrong) > 10:
+        problems.append(f"... and {len(wrong) - 10} more lines whose number of fields differs from the header's")
     if problems:
-        raise DeckError(path, problems)
+        raise DataFileError(path, problems)
     return hline, header, body
 
 
@@ -145,11 +144,14 @@ def _number(cell, where, problems, positive=False, integer=False):
 
 
 def _classify_header(path, hline, header):
-    """The isotope columns of a samples header; DeckError on unknown or unpaired columns."""
+    """The isotope columns of a samples header; DataFileError on unknown or unpaired columns."""
     problems = [f"line {hline}: required column {c!r} is missing" for c in REQUIRED if c not in header]
+    if "T_C" not in header:     # a temperature column in other units: say so, not just "unknown column"
+        problems += [f"line {hline}: column {h!r} looks like a temperature in {h[2:]}; expected 'T_C' (degC)"
+                     for h in header if _OTHER_T.match(h)]
     isotopes = []
     for h in header:
-        if h in REQUIRED or _COUNT.match(h):
+        if h in REQUIRED or _COUNT.match(h) or _OTHER_T.match(h):
             continue
         if _TWO_SIGMA.match(h):
             if h[:-3] not in header:
@@ -167,7 +169,7 @@ def _classify_header(path, hline, header):
     if not isotopes:
         problems.append(f"line {hline}: no isotope columns d<mass><Element> in the header")
     if problems:
-        raise DeckError(path, problems)
+        raise DataFileError(path, problems)
     return isotopes
 
 
@@ -211,7 +213,7 @@ def read_samples(path):
             rec[c] = (v, s)
         records.setdefault(exp, {})[pos] = rec
     if problems:
-        raise DeckError(path, problems)
+        raise DataFileError(path, problems)
     return records, columns
 
 
@@ -228,7 +230,7 @@ def read_experiments(path, records):
     """
     hline, header, body = _read_csv(path)
     if "experiment" not in header:
-        raise DeckError(path, [f"line {hline}: required column 'experiment' is missing"])
+        raise DataFileError(path, [f"line {hline}: required column 'experiment' is missing"])
     problems, notes, meta = [], [], {}
     for h in header:
         m = _OMEGA.match(h)
@@ -279,7 +281,7 @@ def read_experiments(path, records):
         m["start_row_from"] = src
         meta[exp] = m
     if problems:
-        raise DeckError(path, problems)
+        raise DataFileError(path, problems)
     return meta, notes
 
 
@@ -313,7 +315,7 @@ def load_table1(path, experiments_path=None):
 
     Raises
     ------
-    DeckError
+    DataFileError
         Naming every problem found (line, column, value, what was expected).
     UsageError
         If a file cannot be read.
@@ -367,5 +369,5 @@ def load_table1(path, experiments_path=None):
             problems.append(f"experiment {exp}: no isotope values in any sample row")
         experiments[exp] = Experiment(exp, pairs, src, meta.get(exp, {}))
     if problems:
-        raise DeckError(path, problems)
+        raise DataFileError(path, problems)
     return Table1(str(path), str(experiments_path) if experiments_path else None, experiments, notes)
