@@ -266,8 +266,8 @@ def table(result):
             lines.append(f"{name if k == 0 else '':<32} {k:>5} {lv.get(what, lv['h']):>10.4g} "
                          f"{_num(a['values'][k], '22.15g')} {_num(a['errors'][k], '10.2e')} "
                          f"{_num(order, '6.2f')}")
-        note = {"richardson": f"Richardson, p = {a['observed_order']:.3f}", "finest": "finest level",
-                "round-off": "converged to round-off"}[a["reference"]]
+        note = {"finest": "finest level", "round-off": "converged to round-off"}.get(
+            a["reference"]) or f"Richardson, p = {a['observed_order']:.3f}"
         lines.append(f"{'':<32} {'q*':>5} {'':>10} {a['extrapolated']:22.15g}  ({note})")
     return lines
 
