@@ -134,6 +134,9 @@ def test_analyse_recovers_order_and_limit():
     # a level that blew up (an unstable coarse step) gives no error and no order around it
     e = analyse([1.0, float("nan"), 1.1, 1.2], h, 2.0)
     assert e["values"][1] is None and e["orders"][:2] == [None, None] and e["reference"] == "finest"
+    # ... and one that diverged (explicit RK above its stability limit) does not hide the others
+    f = analyse([2.4e153, 1.01, 1.0025, 1.000625], h, 2.0)
+    assert f["reference"] == "richardson" and f["orders"][1:] == pytest.approx([2.0, 2.0], abs=1e-9)
 
 
 @pytest.mark.parametrize("args, message", [

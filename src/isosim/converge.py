@@ -60,7 +60,8 @@ def _get(deck, key):
 
 
 def plan(deck_path, overrides, refine, levels, ratio=2.0, dt0=None, rtol=None, petsc_options=()):
-    """Check the request and build every level's resolved deck. No MPI or PETSc needed.
+    """Check the request and build every level's resolved deck. Local: no MPI or PETSc needed
+    (every rank builds the same plan before PETSc starts, so a mistake costs no start-up).
 
     Returns
     -------
@@ -134,6 +135,8 @@ def plan(deck_path, overrides, refine, levels, ratio=2.0, dt0=None, rtol=None, p
     for s in sets:
         level_raw = copy.deepcopy(raw)
         apply_overrides(level_raw, s, problems)
+        if problems:     # a user's --set made a table of a key the study sets
+            raise DeckError(deck_path, problems)
         decks.append(validate(level_raw, deck_path))
     return {"model": model, "refine": refine, "ratio": ratio, "decks": decks, "levels": rows,
             "petsc_options": ["-ts_adapt_type", "none"] if time else []}
@@ -173,7 +176,8 @@ def analyse(values, h, ratio):
         ``fitted_order``: the least-squares slope of log e against log h.
     """
     q = np.asarray(values, dtype=float)
-    floor = ROUNDOFF * max(float(np.nanmax(np.abs(q))) if np.isfinite(q).any() else 0.0, 1e-300)
+    # round-off relative to the finest level: a coarse level that blew up must not set the scale
+    floor = ROUNDOFF * max(abs(q[-1]), 1e-300)
     d = np.diff(q)
     p, q_star, reference = None, q[-1], "finest"
     if abs(d[-1]) <= floor:
