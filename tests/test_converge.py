@@ -147,6 +147,7 @@ def test_analyse_recovers_order_and_limit():
     ([GRAIN, "--refine", "time", "--dt0", "0.05", "-ts_dt", "0.01"], "-ts_dt"),
     ([GRAIN, "--refine", "space", "--ratio", "1.5"], "whole number of cells"),
     ([GRAIN, "--refine", "space", "--dt0", "0.01"], "--dt0"),
+    ([GRAIN, "--refine", "time", "--dt0", "0.2"], "in level 0 of the study"),     # initial_dt <= 0.1
 ])
 def test_bad_requests_exit_2(args, message, tmp_path):
     proc = run_cli(["converge", *args, "--out", tmp_path / "x"])

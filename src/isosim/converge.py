@@ -91,6 +91,10 @@ def plan(deck_path, overrides, refine, levels, ratio=2.0, dt0=None, rtol=None, p
     if space and study["cells"] is None:
         raise UsageError(f"error: --refine {refine}: the {model} model has no spatial grid (it is "
                          "integrated along the melt temperature); refine the time step with --refine time")
+    for name, value in (("--dt0", dt0), ("--rtol", rtol)):
+        if value is not None and not 0.0 < value < 1.0:
+            raise UsageError(f"error: {name} {value:g}: expected a number between 0 and 1 "
+                             "(a fraction of the path; a relative tolerance)")
     if dt0 is not None and not time:
         raise UsageError("error: --dt0 sets the fixed time step of --refine time or both; "
                          "a space study uses adaptive steps (see --rtol)")
@@ -118,12 +122,12 @@ def plan(deck_path, overrides, refine, levels, ratio=2.0, dt0=None, rtol=None, p
                 s.append(f"{study['stretch']}={stretch!r}")
             row["h"] = 1.0 / row["cells"]
         if time:
-            row["dt"] = (dt0 or base["solver"]["initial_dt"]) / ratio**k
+            row["dt"] = (base["solver"]["initial_dt"] if dt0 is None else dt0) / ratio**k
             s.append(f"solver.initial_dt={row['dt']!r}")
             s.extend(study["end_only"])
             row["h"] = row["dt"]
         else:
-            tol = rtol or min(base["solver"]["rtol"], DEFAULT_RTOL)
+            tol = min(base["solver"]["rtol"], DEFAULT_RTOL) if rtol is None else rtol
             s += [f"solver.rtol={tol!r}", f"solver.atol={min(base['solver']['atol'], 1e-2 * tol)!r}"]
         rows.append(row)
         sets.append(s)
@@ -132,12 +136,16 @@ def plan(deck_path, overrides, refine, levels, ratio=2.0, dt0=None, rtol=None, p
                          f"(dt = {rows[0]['dt']:g} of the path at level 0, / {ratio:g}^{levels - 1}); "
                          f"expected at most {MAX_FIXED_STEPS:g}. Give a coarser --dt0, e.g. --dt0 0.0625")
     decks = []
-    for s in sets:
+    for k, s in enumerate(sets):
         level_raw = copy.deepcopy(raw)
         apply_overrides(level_raw, s, problems)
-        if problems:     # a user's --set made a table of a key the study sets
-            raise DeckError(deck_path, problems)
-        decks.append(validate(level_raw, deck_path))
+        try:
+            if problems:     # a user's --set made a table of a key the study sets
+                raise DeckError(deck_path, problems)
+            decks.append(validate(level_raw, deck_path))
+        except DeckError as exc:
+            where = f" (in level {k} of the study, which sets {', '.join(s)})"
+            raise DeckError(deck_path, [p + where for p in exc.problems]) from None
     return {"model": model, "refine": refine, "ratio": ratio, "decks": decks, "levels": rows,
             "petsc_options": ["-ts_adapt_type", "none"] if time else []}
 
