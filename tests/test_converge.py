@@ -1,5 +1,5 @@
 """isosim converge: observed orders of the three models in space and time, the rank count,
-the analysis itself, and requests that are refused. About 45 s in all (mostly start-up).
+the analysis itself, and requests that are refused. About 30 s in all (mostly start-up).
 
 Expected orders and why: the finite volumes of both grids are second order (cell-centred,
 midpoint quadrature of the headline integrals); PETSc's default ARKIMEX type (3) is third
