@@ -202,7 +202,7 @@ def analyse(values, h, ratio):
     if ok.sum() >= 2:
         fitted = float(np.polyfit(np.log(np.asarray(h)[ok]), np.log(e[ok]), 1)[0])
     nums = lambda a: [float(x) if np.isfinite(x) else None for x in a]
-    return {"values": nums(q), "extrapolated": float(q_star), "reference": reference,
+    return {"values": nums(q), "extrapolated": nums([q_star])[0], "reference": reference,
             "observed_order": p, "errors": nums(e), "orders": orders, "fitted_order": fitted}
 
 
@@ -280,7 +280,7 @@ def table(result):
                          f"{_num(order, '6.2f')}")
         note = {"finest": "finest level", "round-off": "converged to round-off"}.get(
             a["reference"]) or f"Richardson, p = {a['observed_order']:.3f}"
-        lines.append(f"{'':<32} {'q*':>5} {'':>10} {a['extrapolated']:22.15g}  ({note})")
+        lines.append(f"{'':<32} {'q*':>5} {'':>10} {_num(a['extrapolated'], '22.15g')}  ({note})")
     return lines
 
 

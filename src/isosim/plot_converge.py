@@ -29,7 +29,7 @@ def plot_convergence(result, path):
     drawn = 0
     for name, a in result["quantities"].items():
         e = np.array([np.nan if x is None else x for x in a["errors"]], dtype=float)
-        scale = abs(a["extrapolated"]) or 1.0
+        scale = abs(a["extrapolated"] or 0.0) or 1.0
         keep = np.isfinite(e) & (e > 0)
         if keep.sum() < 2 or drawn == MAX_CURVES:
             continue
