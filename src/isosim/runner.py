@@ -16,7 +16,7 @@ from .deck import deck_digest, to_toml, validate
 from .deck.load import read_toml, tomllib
 from .errors import CheckpointIOError, IsosimError, RestartError, UsageError
 from .io.atomic import atomic_path, write_text
-from .io.checkpoint import latest_good_checkpoint, write_checkpoint
+from .io.checkpoint import latest_good_checkpoint, newest_header, write_checkpoint
 from .models import REGISTRY
 
 #: Files isosim writes in a run directory (``--force`` removes exactly these).
@@ -86,17 +86,15 @@ class Run:
         self.wall_start = time.monotonic()
 
     def _write_checkpoint(self, driver):
-        state = driver.gather()
+        """Collective: every rank writes its rows of the state (no gathering)."""
         ts = driver.ts
         meta = {"isosim_version": __version__, "model": self.deck["model"], "deck_digest": self.digest,
                 "time": ts.getTime(), "step": ts.getStepNumber(), "dt": ts.getTimeStep(),
                 "nranks": self.comm.size, "petsc_options": self.petsc_options}
 
-        def write():
-            write_checkpoint(self.run_dir / "checkpoint.h5", meta=meta, deck_toml=self.deck_toml,
-                             state=state, outputs=self.recorder.state())
-
-        collective(self.comm, write)
+        write_checkpoint(self.run_dir / "checkpoint.h5", self.comm, meta=meta, deck_toml=self.deck_toml,
+                         fields=driver.state_fields(),
+                         outputs=self.recorder.state() if self.comm.rank == 0 else None)
 
     def execute(self, checkpoint=None):
         """Integrate (from ``checkpoint`` if given) and write the results. Collective."""
@@ -166,14 +164,15 @@ def run_deck(deck, run_dir, comm, *, force=False, petsc_options=(), progress_sec
 
 
 def read_restart_meta(run_dir):
-    """The checkpoint to restart from and its metadata (rank 0's view). No PETSc needed."""
+    """The header of the checkpoint to restart from (every process reads it for itself, before
+    MPI and PETSc start: its PETSc options are needed to start them). Fields are verified
+    later, collectively, by :func:`restart_run`."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RestartError(f"error: {run_dir} is not a run directory")
     if (run_dir / "summary.json").exists() and not (run_dir / "checkpoint.h5").exists():
         raise RestartError(f"error: the run in {run_dir} is complete (summary.json exists); nothing to restart")
-    path, ck = latest_good_checkpoint(run_dir, say=lambda m: print(m, file=sys.stderr))
-    return path, ck
+    return newest_header(run_dir, say=lambda m: None)
 
 
 def check_restart(run_dir, ck):
@@ -209,10 +208,11 @@ def _diff_keys(a, b, prefix=""):
     return out
 
 
-def restart_run(run_dir, ck, comm, *, petsc_options=(), progress_seconds=10.0, log=print):
-    """Continue the run in ``run_dir`` from checkpoint ``ck``. Collective."""
+def restart_run(run_dir, comm, *, petsc_options=(), progress_seconds=10.0, log=print):
+    """Continue the run in ``run_dir`` from its newest good checkpoint. Collective."""
+    ck = latest_good_checkpoint(run_dir, comm, say=lambda m: print(m, file=sys.stderr, flush=True))
     deck = collective(comm, lambda: check_restart(run_dir, ck))
     run = Run(deck, run_dir, comm, petsc_options, progress_seconds, log)
     log(f"[isosim] restarting from step {ck['meta']['step']} (written on {ck['meta']['nranks']} "
-        f"rank(s)) at {run.recorder.describe(ck['meta']['time'])}") if comm.rank == 0 else None
+        f"rank(s)) at {run.recorder.describe(ck['meta']['time'])}, from {ck.path.name}") if comm.rank == 0 else None
     return run.execute(checkpoint=ck)

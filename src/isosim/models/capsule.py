@@ -22,6 +22,7 @@ from mpi4py import MPI
 from petsc4py import PETSc
 
 from ..deck.capsule import mass_term_per_amu
+from ..io.distributed import Slab
 from ..discretization.soret_fv import face_coefficients, flux_divergence, operator_rows
 from ..physics import soret
 
@@ -186,6 +187,14 @@ class CapsuleProblem:
         if self.comm.rank != 0:
             return None
         return {"u": np.concatenate(parts, axis=0).T.copy()}
+
+    def state_fields(self, u):
+        """This rank's cells of the state [cell, species], for collective output. Local."""
+        return {"u": Slab((self.ncells, self.nsp), self.first, np.asarray(u).reshape(self.nloc, self.nsp))}
+
+    def load_state(self, read, u):
+        """Fill the local cells from ``read(name, lo, hi)`` (any writer rank count). Local."""
+        u[:] = read("u", self.first, self.last).ravel()
 
     def scatter_state(self, state, u):
         """Fill the local array from a gathered state (any writer rank count). Collective."""

@@ -11,6 +11,7 @@ resolved as well as it would be alone).
 import numpy as np
 
 from ..deck.chamber import productivity_params, resolved_thermal
+from ..io.distributed import Slab
 from ..physics.chamber import MassFunction, Productivity, StateLayout, Thermal, path_rates, wallrock_mass
 from ..physics.constants import ZERO_C
 
@@ -181,6 +182,16 @@ class ChamberProblem:
         """The state for a checkpoint, in member order (rank-count independent). Collective."""
         rows = self.gather_rows(u)
         return None if rows is None else {"rows": rows}
+
+    def state_fields(self, u):
+        """This rank's member rows [member, column], for collective output. Local."""
+        lo = int(self.starts[self.comm.rank])
+        return {"rows": Slab((self.nmem, self.width), lo, np.asarray(u).reshape(self.nloc, self.width))}
+
+    def load_state(self, read, ua):
+        """Fill the local rows from ``read(name, lo, hi)`` (any writer rank count). Local."""
+        lo, hi = self.starts[self.comm.rank], self.starts[self.comm.rank + 1]
+        ua[:] = read("rows", lo, hi).ravel()
 
     def scatter_state(self, state, ua):
         """Set the local rows from a gathered state (any writer rank count). Collective."""

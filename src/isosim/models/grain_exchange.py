@@ -26,6 +26,7 @@ from mpi4py import MPI
 
 from ..discretization.bordered import BorderedTridiagonal
 from ..discretization.spherical import SphereGrid
+from ..io.distributed import Slab
 from ..parallel import split_classes
 from ..physics import grain_exchange as phys
 from ..physics.constants import ZERO_C
@@ -419,6 +420,28 @@ class GrainExchangeProblem:
         for _, b, owned in parts:
             boundary[:, owned] = b
         return {"grains": grains, "boundary": boundary}
+
+    def state_fields(self, u):
+        """This rank's rows of the state, for collective output (local, no communication).
+
+        ``grains`` [class, isotope, cell] split by classes, ``boundary`` [member, isotope]
+        split by owning rank: rank-independent order, so any rank count can read them back.
+        """
+        g, bo = self.split(u)
+        own = self.own_members
+        return {"grains": Slab((self.ncls_global, self.niso, self.n), int(self.class_starts[self.comm.rank]),
+                               np.transpose(g, (2, 1, 0))),
+                "boundary": Slab((self.nmem, self.niso), int(own[0]) if own.size else 0, bo.T)}
+
+    def load_state(self, read, u):
+        """Fill the local array from rows read with ``read(name, lo, hi)`` (any writer rank count).
+        Local: each rank reads its own rows."""
+        g, bo = self.split(u)
+        c0, c1 = self.class_starts[self.comm.rank], self.class_starts[self.comm.rank + 1]
+        g[:] = np.transpose(read("grains", c0, c1), (2, 1, 0))
+        own = self.own_members
+        if own.size:   # owners are contiguous: a member belongs to the rank of its first class
+            bo[:] = read("boundary", own[0], own[-1] + 1).T
 
     def scatter_state(self, state, u):
         """Inverse of :meth:`gather_state`: fill the local array from rank 0's ``state``.

@@ -2,8 +2,8 @@
 
 A *problem* supplies numpy-level callbacks (see :class:`isosim.models.grain_exchange.
 GrainExchangeProblem`): ``local_size``, ``global_size``, ``algebraic``, ``initial_state``,
-``ifunction``, ``ijacobian``, ``jacobian_mult``, ``solve_jacobian``, ``gather_state``,
-``scatter_state``. A *recorder* says when outputs are due (``output_times``), records them
+``ifunction``, ``ijacobian``, ``jacobian_mult``, ``solve_jacobian``, ``state_fields``
+and ``load_state`` (its rows of the state, for collective checkpoints), ``gather_state``. A *recorder* says when outputs are due (``output_times``), records them
 (``record``), describes the clock for progress lines (``describe``) and round-trips its
 recordings through checkpoints (``state`` / ``load_state``).
 
@@ -227,15 +227,20 @@ class Driver:
 
     # ------------------------------------------------------------------ state
     def restore(self, checkpoint):
-        """Continue from a checkpoint read by :func:`isosim.io.checkpoint.read_checkpoint`."""
-        meta = checkpoint["meta"]
+        """Continue from a verified :class:`isosim.io.checkpoint.Checkpoint` (written on any
+        number of ranks: each rank reads its own rows). Collective."""
+        meta = checkpoint.meta
         with self.u as ua:
-            self.problem.scatter_state(checkpoint["state"], ua)
+            self.problem.load_state(checkpoint.read, ua)
         self.ts.setTime(meta["time"])
         self.ts.setStepNumber(meta["step"])
         self.ts.setTimeStep(meta["dt"])
-        self.recorder.load_state(checkpoint["outputs"])
+        self.recorder.load_state(checkpoint.outputs)
         self._tau_at_start = meta["time"]
+
+    def state_fields(self):
+        """This rank's rows of the current state (see the problems' ``state_fields``). Local."""
+        return self.problem.state_fields(self.u.getArray(readonly=True))
 
     def gather(self, vec=None):
         """The state on rank 0 in rank-independent order (collective)."""
