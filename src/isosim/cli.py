@@ -321,7 +321,7 @@ def _main(argv):
             return fit_soret_command(args, petsc_options)
         if args.command == "restart":
             from .runner import read_restart_meta
-            _, ck = read_restart_meta(args.run_dir)
+            ck = read_restart_meta(args.run_dir)
             if _checkpoint_overrides(args):
                 raise IsosimError("error: checkpoint intervals of a restart come from DIR/deck.toml; "
                                   "they cannot be changed without changing the deck")
@@ -329,7 +329,7 @@ def _main(argv):
             comm = init_petsc(options)
             rank = comm.rank
             from .runner import restart_run
-            summary = restart_run(args.run_dir, ck, comm, petsc_options=options,
+            summary = restart_run(args.run_dir, comm, petsc_options=options,
                                   progress_seconds=args.progress)
             _report(summary, Path(args.run_dir), rank)
             return EXIT_OK
