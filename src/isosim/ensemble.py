@@ -21,42 +21,11 @@ import time
 import numpy as np
 
 from .deck import validate
+from .deck.specs import parse_values  # noqa: F401  (one parser for decks and the command line)
 from .errors import DeckError, UsageError
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python < 3.11
-    import tomli as tomllib
 
 
 # ------------------------------------------------------------------------------ members
-def parse_values(text):
-    """Values of ``--vary KEY=SPEC``: ``v1,v2,...`` (TOML values), ``lin:a:b:n`` or ``log:a:b:n``."""
-    if "=" not in text:
-        raise ValueError(f"--vary {text!r}: expected KEY=v1,v2,..., KEY=a:b[:n], KEY=lin:a:b:n or KEY=log:a:b:n")
-    from .deck.load import split_assignment
-    key, spec = (x.strip() for x in split_assignment(text))
-    parts = spec.split(":")
-    if len(parts) in (2, 3) and parts[0] not in ("lin", "log"):
-        parts = ["lin", parts[0], parts[1], parts[2] if len(parts) == 3 else "11"]   # a:b[:n]
-    if parts[0] in ("lin", "log") and len(parts) == 4:
-        try:
-            a, b, n = float(parts[1]), float(parts[2]), int(parts[3])
-        except ValueError:
-            raise ValueError(f"--vary {text!r}: expected {parts[0]}:START:STOP:COUNT with numbers") from None
-        if n < 1 or (parts[0] == "log" and (a <= 0 or b <= 0)):
-            raise ValueError(f"--vary {text!r}: expected COUNT >= 1 (and positive bounds for log)")
-        vals = np.geomspace(a, b, n) if parts[0] == "log" else np.linspace(a, b, n)
-        return key, [float(v) for v in vals]
-    values = []
-    for item in spec.split(","):
-        try:
-            values.append(tomllib.loads(f"v = {item.strip()}")["v"])
-        except tomllib.TOMLDecodeError:
-            values.append(item.strip())
-    return key, values
-
-
 def set_key(raw, key, value):
     """Set a dotted key in a raw deck dict (creating tables)."""
     from .deck.load import split_key

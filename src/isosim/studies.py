@@ -13,6 +13,7 @@ import numpy as np
 
 from . import __version__
 from .deck import to_toml, validate
+from .deck.specs import parse_range, parse_target  # noqa: F401  (one parser for decks and the command line)
 from .ensemble import expand, solve
 from .errors import CheckpointIOError, UsageError
 from .io.atomic import atomic_path, write_text
@@ -260,26 +261,6 @@ def _unit_of(deck, key):
         else:
             return ""
     return spec.unit if isinstance(spec, Field) else ""
-
-
-def parse_target(text):
-    if "=" not in text:
-        raise UsageError(f"error: --target {text!r}: expected KEY=VALUE, e.g. Delta_permil=1.29")
-    k, v = text.split("=", 1)
-    try:
-        return k.strip(), float(v)
-    except ValueError:
-        raise UsageError(f"error: --target {text!r}: {v!r} is not a number") from None
-
-
-def parse_range(text, what):
-    try:
-        lo, hi = (float(x) for x in text.split(":"))
-    except ValueError:
-        raise UsageError(f"error: {what} {text!r}: expected LOW:HIGH, e.g. 0:0.5") from None
-    if not lo < hi:
-        raise UsageError(f"error: {what} {text!r}: LOW must be below HIGH")
-    return lo, hi
 
 
 def default_out(deck_path, kind):

@@ -60,7 +60,7 @@ ELEMENT = Table(dict(_TRANSPORT, **{
     "Omega_permil_per_C_per_amu": Field("float", None, min=-1000.0, max=1000.0,
                                         unit="permil/degC/amu",
                                         doc="the same mass term as Omega = 1000 dS_T per amu"),
-    "start_delta_permil": Field("float_list", [], min=-1000.0, unit="permil",
+    "start_delta_permil": Field("float_list", [], min=-1000.0, min_exclusive=True, unit="permil",
                                 doc="delta of each isotope in the starting material, against the "
                                     "standard (reference isotope 0; default all 0)"),
     "beta": Field("float", 0.0, min=0.0, max=0.5, doc="mass exponent: D_i = D (m_ref/m_i)^beta"),
@@ -86,7 +86,8 @@ SCHEMA = Table({
         "file": Field("str", "", doc="table: CSV with columns x_mm, T_C (header row), relative to "
                                      "the deck; read when the deck is loaded"),
         "table_x_mm": Field("float_list", [], unit="mm", doc="table: positions (filled from file)"),
-        "table_T_C": Field("float_list", [], unit="degC", doc="table: temperatures (filled from file)"),
+        "table_T_C": Field("float_list", [], min=-273.15, min_exclusive=True, max=5000.0, unit="degC",
+                           doc="table: temperatures (filled from file)"),
     }, optional=False),
     "time": Table({
         "duration_h": Field("float", min=0.0, min_exclusive=True, max=1e9, unit="h",
@@ -138,6 +139,8 @@ def cross_check(deck):
         x = t["table_x_mm"]
         if len(x) != len(t["table_T_C"]):
             problems.append("temperature.table_x_mm and table_T_C: expected the same length")
+        elif any(b <= a for a, b in zip(x, x[1:])):
+            problems.append(f"temperature.table_x_mm = {x}: expected strictly increasing positions")
         elif x[0] > 0.0 or x[-1] < L:
             problems.append(f"temperature table spans x = {x[0]:g} to {x[-1]:g} mm: expected it to cover "
                             f"the capsule, 0 to {L:g} mm")
@@ -146,6 +149,51 @@ def cross_check(deck):
     if late:
         problems.append(f"time.output_h = {deck['time']['output_h']}: {late} after time.duration_h = "
                         f"{duration}; expected times within the run")
+    if not problems:                       # needs a valid profile and valid species
+        problems.extend(_check_scales(deck))
+    return problems
+
+
+#: Largest span of the thermal potential psi = int S_T dT along the column: the steady state
+#: is exp(-psi), so a span of 300 already means concentrations 1e130 apart (real melts: < 1).
+MAX_PSI_SPAN = 300.0
+
+
+def _check_scales(deck):
+    """The numbers the model computes from the deck must be finite: each species' D t / h^2
+    (h the cell width) and the span of its thermal potential along the column."""
+    import math
+
+    import numpy as np
+
+    from ..physics import soret
+    cap, t = deck["capsule"], deck["temperature"]
+    profile = soret.TemperatureProfile.from_deck(cap, t)
+    T = profile.T_C(np.concatenate([np.linspace(0.0, cap["length_mm"], 1001), t["table_x_mm"]]))
+    h_m = cap["length_mm"] * 1e-3 / cap["cells"]
+    duration_s = deck["time"]["duration_h"] * 3600.0
+    problems = []
+    for kind in ("elements", "components"):
+        for name, sp in deck[kind].items():
+            with np.errstate(all="ignore"):
+                D = soret.diffusivity(T, sp["D_m2_s"], sp["D0_m2_s"], sp["E_kJ_mol"])
+                rate = np.max(D) * duration_s / np.float64(h_m) ** 2
+                dms = [0.0]
+                if kind == "elements":
+                    m = np.array(sp["masses_amu"])
+                    ref = sp["isotopes"].index(sp["reference"]) if sp["reference"] else 0
+                    dms = list(m - m[ref])
+                a = mass_term_per_amu(sp) if kind == "elements" else 0.0
+                span = max(float(np.ptp(soret.thermal_potential(T, sp["S_T_per_C"], sp["dS_T_dT_per_C2"],
+                                                                 sp["T_ref_C"], a, dm))) for dm in dms)
+            if not math.isfinite(rate):
+                problems.append(f"{kind}.{name}: D t / h^2 = {rate:g} with cells of {h_m * 1e3:g} mm "
+                                f"(capsule.length_mm / capsule.cells) over {deck['time']['duration_h']:g} h: "
+                                "expected a finite number; use fewer cells or a longer capsule")
+            if not span <= MAX_PSI_SPAN:
+                problems.append(f"{kind}.{name}: the Soret potential (S_T_per_C, dS_T_dT_per_C2 and the mass "
+                                f"term integrated over T) spans {span:g} along the capsule; expected at most "
+                                f"{MAX_PSI_SPAN:g} (the steady state exp(-psi) must be a finite number)")
     return problems
 
 

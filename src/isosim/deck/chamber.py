@@ -27,7 +27,7 @@ Example (the paper's Table 2 thermal parameters, AFC with Sr)::
     wallrock = 0.7200
 """
 
-from .common import CHECKPOINT, INVERT, SAMPLE, SWEEP, check_sample, ensemble_table
+from .common import CHECKPOINT, INVERT, SAMPLE, SWEEP, check_sample, check_studies, ensemble_table
 from .schema import Field, Table, TableOf
 
 #: Most open-system mass erupted for which the model holds (Spera & Bohrson 2004, p. 2461).
@@ -207,6 +207,36 @@ def cross_check(deck):
             problems.append(f"productivity.{which}: a and b are not used with form = 'linear'; remove them")
     for key, dist in deck["sample"].items():
         problems.extend(check_sample(deck, key, dist))
+    problems.extend(check_studies(deck))
+    if not problems:                         # needs the temperatures to be in order
+        problems.extend(_check_partition(deck, th))
+    return problems
+
+
+#: Largest |ln D| of a partition coefficient D = D° exp(-dH / R T) on the path: real bulk D
+#: lie within 1e-4..1e3; the bound only keeps D (and C_a = C_s / D_a) finite and non-zero.
+MAX_LN_D = 300.0
+
+
+def _check_partition(deck, th):
+    """Each element's partition coefficients must stay finite and non-zero over the
+    temperatures they are evaluated at: T_eq..T_m° (magma, recharge), T_a°..T_eq (wall rock)."""
+    import math
+
+    from ..physics.constants import R_GAS, ZERO_C
+    ranges = {"magma": (th["T_eq_C"], th["T_magma0_C"]), "recharge": (th["T_eq_C"], th["T_magma0_C"]),
+              "wallrock": (th["T_wallrock0_C"], th["T_eq_C"])}
+    problems = []
+    for name, el in deck["elements"].items():
+        for which, temps in ranges.items():
+            D0 = el[f"D_{which}"] if el[f"D_{which}"] is not None else el["D_magma"]
+            dH = el[f"dH_{which}_J_mol"] if el[f"dH_{which}_J_mol"] is not None else el["dH_magma_J_mol"]
+            lnD = [math.log(D0) - dH / (R_GAS * (T + ZERO_C)) for T in temps]
+            worst = max(range(2), key=lambda k: abs(lnD[k]))
+            if abs(lnD[worst]) > MAX_LN_D:
+                problems.append(f"elements.{name}: D_{which} exp(-dH_{which}_J_mol / R T) has ln D = "
+                                f"{lnD[worst]:.4g} at {temps[worst]:g} degC; expected |ln D| <= {MAX_LN_D:g} "
+                                "(a finite, non-zero partition coefficient)")
     return problems
 
 

@@ -71,20 +71,30 @@ def ensemble_table(batch_size):
 ENSEMBLE = ensemble_table(512)
 
 
-def check_sample(deck, key, d):
-    """Problems of one ``[sample."KEY"]`` table: the key must name a number of the deck."""
+def _deck_value(deck, key, where):
+    """(value of dotted ``key`` in the resolved deck, problems); ``where`` starts each problem."""
     from .load import split_key
-    problems = []
     node = deck
     try:
         parts = split_key(key)
     except ValueError as exc:
-        return [f"sample.\"{key}\": {exc}"]
+        return None, [f"{where}: {exc}"]
     for part in parts:
         if not isinstance(node, dict) or part not in node:
-            return [f"sample.\"{key}\": not a key of this deck; expected a numeric deck key such as "
-                    "phases.opx.beta"]
+            return None, [f"{where}: {key} is not a key of this deck; expected a deck key such as "
+                          "phases.opx.beta"]
         node = node[part]
+    if isinstance(node, dict):
+        return None, [f"{where}: {key} is a table, not a value; expected a deck key such as phases.opx.beta"]
+    return node, []
+
+
+def check_sample(deck, key, d):
+    """Problems of one ``[sample."KEY"]`` table: the key must name a number of the deck."""
+    problems = []
+    node, bad = _deck_value(deck, key, f"sample.\"{key}\"")
+    if bad:
+        return bad
     if isinstance(node, bool) or not isinstance(node, (int, float)):
         return [f"sample.\"{key}\": {key} = {node!r} is not a number; only numbers can be sampled"]
     need = {"uniform": ("low", "high"), "loguniform": ("low", "high"), "normal": ("mean", "sd"),
@@ -96,4 +106,47 @@ def check_sample(deck, key, d):
         problems.append(f"sample.\"{key}\": low = {d['low']:g} is not below high = {d['high']:g}")
     if not problems and d["dist"] == "loguniform" and d["low"] <= 0:
         problems.append(f"sample.\"{key}\".low = {d['low']:g}: loguniform needs low > 0")
+    return problems
+
+
+def check_studies(deck):
+    """Problems of the ``[sweep]`` and ``[invert]`` tables: their strings must parse as the
+    command line's --vary/--target/--bracket/--over would, and name keys of the deck, so
+    that 'isosim check' passing means 'isosim sweep/invert' can start."""
+    from .specs import member_count, parse_range, parse_target, parse_values
+    problems = []
+    vary = []
+    for i, text in enumerate(deck["sweep"]["vary"]):
+        where = f"sweep.vary[{i}]"
+        try:
+            key, values = parse_values(text, where)
+        except ValueError as exc:
+            problems.append(str(exc))
+            continue
+        vary.append((key, values))
+        problems += _deck_value(deck, key, f"{where} {text!r}")[1]
+    try:
+        member_count(vary, deck["sweep"]["samples"])
+    except ValueError as exc:
+        problems.append(f"[sweep]: {exc}")
+    if deck["sweep"]["samples"] and not deck["sample"]:
+        problems.append(f"sweep.samples = {deck['sweep']['samples']}: expected [sample.\"KEY\"] tables "
+                        "giving the distributions to draw from (none given)")
+    inv = deck["invert"]
+    parsers = (("target", parse_target), ("bracket", parse_range), ("over", parse_values))
+    for name, parse in parsers:
+        if inv[name] or name == "bracket":           # an empty bracket is no bracket; the rest are optional
+            try:
+                parsed = parse(inv[name], f"invert.{name}")
+            except ValueError as exc:
+                problems.append(str(exc))
+                continue
+            if name == "over":
+                problems += _deck_value(deck, parsed[0], f"invert.over {inv['over']!r}")[1]
+    if inv["param"]:
+        value, bad = _deck_value(deck, inv["param"], f"invert.param = {inv['param']!r}")
+        if not bad and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            bad = [f"invert.param = {inv['param']!r}: the deck's value {value!r} is not a number; "
+                   "expected a numeric deck key"]
+        problems += bad
     return problems

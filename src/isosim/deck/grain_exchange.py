@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from .common import CHECKPOINT, ENSEMBLE, INVERT, SAMPLE, SOLVER, SWEEP, check_sample
+from .common import CHECKPOINT, ENSEMBLE, INVERT, SAMPLE, SOLVER, SWEEP, check_sample, check_studies
 from .schema import Field, Table, TableOf
 from .tables import read_columns_csv
 
@@ -90,7 +90,8 @@ SCHEMA = Table({
         "file": Field("str", "", doc="table: CSV file with columns t_Myr, T_C (header row), relative "
                                      "to the deck; read when the deck is loaded"),
         "table_t_Myr": Field("float_list", [], unit="Myr", doc="table: times (filled from file)"),
-        "table_T_C": Field("float_list", [], unit="degC", doc="table: temperatures (filled from file)"),
+        "table_T_C": Field("float_list", [], min=-273.15, min_exclusive=True, max=5000.0, unit="degC",
+                           doc="table: temperatures (filled from file)"),
     }, optional=False),
     "grain_boundary": Table({
         "volume_fraction": Field("float", 0.0, min=0.0, max=0.5,
@@ -197,10 +198,13 @@ def cross_check(deck):
             problems.append("measurement.contaminant_phase equals contaminated_phase: expected two phases")
     for key, dist in deck["sample"].items():
         problems.extend(check_sample(deck, key, dist))
+    problems.extend(check_studies(deck))
     pair = deck["output"]["pair"]
     if pair and (len(pair) != 2 or pair[0] == pair[1] or any(p not in phases for p in pair)):
         problems.append(f"output.pair = {pair}: expected two different phase names from "
                         f"{sorted(phases)}")
+    if not problems:                        # needs a valid path and valid grain sizes
+        problems.extend(_check_scales(deck))
     return problems
 
 
@@ -256,6 +260,57 @@ def _check_path(t):
         if not ((s - a) * (e - a) > 0 and abs(e - a) < abs(s - a)):
             problems.append(f"temperature.end_C = {e:g}: an exponential path from {s:g} toward "
                             f"asymptote_C = {a:g} never reaches it; expected end_C between the two")
+    return problems
+
+
+#: Longest temperature history, in Myr (the age of the Earth is 4567 Myr). A longer one,
+#: from a rate of 1e-300 degC/Myr say, only makes D t / r^2 overflow in the model's set-up.
+MAX_DURATION_MYR = 1e6
+#: Largest |ln K| on the path: K = exp(ln K) must be a finite number, with room for the
+#: sums of phi K over phases; real mineral pairs have |ln K| of a few units.
+MAX_LN_K = 300.0
+#: Smallest grain-boundary volume fraction above 0: its rows are scaled by 1/volume_fraction.
+MIN_BOUNDARY_FRACTION = 1e-9
+
+
+def _check_scales(deck):
+    """The numbers the model computes from the deck must be finite: the path's duration,
+    each phase's D t / r^2 at the hottest point of the path, and ln K along the path."""
+    from ..physics.constants import SECONDS_PER_MYR, ZERO_C
+    from ..physics.grain_exchange import diffusivity, ln_partition
+    from ..physics.paths import path_from_deck
+    from ..physics.populations import size_classes
+    path = path_from_deck(deck["temperature"])
+    kind = deck["temperature"]["path"]
+    dur = path.duration_Myr
+    if not (math.isfinite(dur) and 0.0 < dur <= MAX_DURATION_MYR):
+        return [f"temperature: path = {kind!r} lasts {dur:g} Myr; expected more than 0 and at most "
+                f"{MAX_DURATION_MYR:g} Myr (from {', '.join(_PATH_KEYS[kind])})"]
+    problems = []
+    vb = deck["grain_boundary"]["volume_fraction"]
+    if 0.0 < vb < MIN_BOUNDARY_FRACTION:
+        problems.append(f"grain_boundary.volume_fraction = {vb:g}: expected 0 (an algebraic boundary, the "
+                        f"paper's V_b -> 0) or at least {MIN_BOUNDARY_FRACTION:g}")
+    masses = np.array(deck["isotopes"]["masses_amu"])
+    ref = deck["isotopes"]["reference"] or deck["isotopes"]["names"][0]
+    m_ref = masses[deck["isotopes"]["names"].index(ref)]
+    T_K = path.T_C(np.linspace(0.0, 1.0, 2001)) + ZERO_C
+    for name, ph in deck["phases"].items():
+        radii = size_classes(ph)[0]
+        with np.errstate(all="ignore"):
+            D = diffusivity(T_K.max(), ph["D0_m2_s"], ph["E_kJ_mol"] * 1e3, ph["beta"], m_ref, masses)
+            kappa = np.max(D) * dur * SECONDS_PER_MYR / (np.min(radii) * 1e-3) ** 2   # numpy: inf, not an error
+            offsets = ph["lnK_offset_K2"] or [0.0]
+            lnK = np.array([ln_partition(T_K, ph["lnK_A"], ph["lnK_B"], ph["lnK_C"], off) for off in offsets])
+        if not math.isfinite(kappa):
+            problems.append(f"phases.{name}: D t / r^2 = {kappa:g} over the path (smallest radius "
+                            f"{float(np.min(radii)):g} mm, D0_m2_s = {ph['D0_m2_s']:g}, {dur:g} Myr): expected a "
+                            "finite number; use a larger radius or a shorter path")
+        worst = np.unravel_index(np.argmax(np.where(np.isfinite(lnK), np.abs(lnK), np.inf)), lnK.shape)
+        if not abs(lnK[worst]) <= MAX_LN_K:
+            problems.append(f"phases.{name}: ln K = (lnK_A + lnK_offset_K2)/T^2 + lnK_B/T + lnK_C reaches "
+                            f"{lnK[worst]:g} at {T_K[worst[1]] - ZERO_C:g} degC on the path; expected |ln K| <= "
+                            f"{MAX_LN_K:g} (K = exp(ln K) must be a finite number)")
     return problems
 
 

@@ -178,7 +178,7 @@ def to_toml(deck):
         if isinstance(v, bool):
             return "true" if v else "false"
         if isinstance(v, str):
-            return json.dumps(v, ensure_ascii=False)
+            return _toml_string(v)
         if isinstance(v, float):
             return repr(v) if v == v else "nan"
         if isinstance(v, list):
@@ -201,4 +201,17 @@ def to_toml(deck):
 
 
 def _key(k):
-    return k if k.replace("_", "").replace("-", "").isalnum() and k.isascii() else json.dumps(k)
+    return k if k.replace("_", "").replace("-", "").isalnum() and k.isascii() else _toml_string(k)
+
+
+#: TOML basic strings must escape the quote, the backslash and every control character but
+#: tab; JSON's escapes are not enough (it leaves DEL raw and writes astral characters as
+#: surrogate pairs, which TOML rejects).
+_ESCAPES = {c: f"\\u{c:04x}" for c in [*range(0x20), 0x7F]}
+_ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\", ord("\t"): "\\t", ord("\n"): "\\n", ord("\r"): "\\r"})
+
+
+def _toml_string(s):
+    """``s`` as a TOML basic string (between double quotes)."""
+    return '"' + s.translate(_ESCAPES) + '"'
+
