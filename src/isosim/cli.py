@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .argtypes import int_at_least, nonnegative_float, nonnegative_int, positive_float
 from .errors import EXIT_OK, EXIT_USAGE, IsosimError
 
 EPILOG = """\
@@ -82,11 +83,11 @@ def build_parser():
     deck_args(sw)
     sw.add_argument("--vary", action="append", default=[], metavar="KEY=VALUES",
                     help="e.g. --vary temperature.rate_C_per_Myr=log:1:1e7:8 (repeatable: cartesian product)")
-    sw.add_argument("--samples", type=int, default=0, metavar="N", help="Monte Carlo draws from [sample]")
-    sw.add_argument("--seed", type=int, default=None, help="random seed of the draws (default: deck, 0)")
+    sw.add_argument("--samples", type=nonnegative_int, default=0, metavar="N", help="Monte Carlo draws from [sample]")
+    sw.add_argument("--seed", type=nonnegative_int, default=None, help="random seed of the draws (default: deck, 0)")
     sw.add_argument("--out", metavar="DIR", help="output directory (default: runs/<deck>-sweep)")
     sw.add_argument("--force", action="store_true", help="replace an earlier sweep in DIR")
-    sw.add_argument("--progress", type=float, default=10.0, metavar="SECONDS")
+    sw.add_argument("--progress", type=nonnegative_float, default=10.0, metavar="SECONDS")
     sw.add_argument("--slice", metavar="K/N", help="run only the K-th of N contiguous slices of the members "
                     "(1-based; a job array's task), keeping their global indices; join with 'isosim merge'")
 
@@ -111,11 +112,11 @@ def build_parser():
     iv.add_argument("--param", metavar="KEY", help="e.g. phases.opx.beta (default: deck [invert])")
     iv.add_argument("--bracket", metavar="LOW:HIGH", help="search range (default: deck [invert], 0:0.5)")
     iv.add_argument("--over", metavar="KEY=VALUES", help="e.g. phases.cpx.beta=0:0.5:6")
-    iv.add_argument("--scan", type=int, default=11, help="scan points over the bracket (default 11)")
-    iv.add_argument("--tol", type=float, default=1e-4, help="tolerance on the target (default 1e-4)")
+    iv.add_argument("--scan", type=int_at_least(2), default=11, help="scan points over the bracket (default 11)")
+    iv.add_argument("--tol", type=positive_float, default=1e-4, help="tolerance on the target (default 1e-4)")
     iv.add_argument("--out", metavar="DIR", help="output directory (default: runs/<deck>-invert)")
     iv.add_argument("--force", action="store_true")
-    iv.add_argument("--progress", type=float, default=0.0, metavar="SECONDS")
+    iv.add_argument("--progress", type=nonnegative_float, default=0.0, metavar="SECONDS")
 
     pl = sub.add_parser("plot", help="draw the figures of a run, sweep or inversion directory",
                         description="Write PNG figures of DIR (a run: profiles, Delta and T_app against T; "
@@ -165,7 +166,7 @@ def build_parser():
                     "(sets solver.rtol; default min(deck, 1e-10))")
     cv.add_argument("--out", metavar="DIR", help="output directory (default: runs/<deck>-converge)")
     cv.add_argument("--force", action="store_true", help="replace an earlier study in DIR")
-    cv.add_argument("--progress", type=float, default=10.0, metavar="SECONDS")
+    cv.add_argument("--progress", type=nonnegative_float, default=10.0, metavar="SECONDS")
 
     k = sub.add_parser("keys", help="list every deck key of a model, with units and defaults")
     k.add_argument("model", nargs="?", default="grain_exchange", help="model name (default grain_exchange)")
@@ -173,11 +174,11 @@ def build_parser():
 
 
 def _run_options(sp):
-    sp.add_argument("--progress", type=float, default=10.0, metavar="SECONDS",
+    sp.add_argument("--progress", type=nonnegative_float, default=10.0, metavar="SECONDS",
                     help="seconds between progress lines on rank 0 (0: none; default 10)")
-    sp.add_argument("--checkpoint-seconds", type=float, metavar="S",
+    sp.add_argument("--checkpoint-seconds", type=nonnegative_float, metavar="S",
                     help="checkpoint every S seconds of wall time (overrides checkpoint.every_seconds)")
-    sp.add_argument("--checkpoint-steps", type=int, metavar="N",
+    sp.add_argument("--checkpoint-steps", type=nonnegative_int, metavar="N",
                     help="checkpoint every N time steps (overrides checkpoint.every_steps)")
 
 
@@ -190,12 +191,23 @@ def _checkpoint_overrides(args):
     return out
 
 
-def init_petsc(options):
-    """Initialise MPI and PETSc with the pass-through options; return COMM_WORLD."""
+def init_petsc(options, model=None, solver=None):
+    """Initialise MPI and PETSc with the pass-through options; return COMM_WORLD.
+
+    The options are checked first (:func:`isosim.solver.options.check_petsc_options`, for
+    ``model``'s solver if given): a bad one is a UsageError on every rank, nothing run."""
     from mpi4py import MPI  # noqa: F401  (MPI first, so PETSc joins the same world)
     import petsc4py
     petsc4py.init([sys.argv[0]] + list(options))
+    from .solver.options import check_petsc_options
+    check_petsc_options(options, model, solver)
     return MPI.COMM_WORLD
+
+
+def _world_rank():
+    """This process's rank in MPI_COMM_WORLD (0 before MPI starts): errors print once."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    return mpi.COMM_WORLD.rank if mpi is not None and mpi.Is_initialized() else 0
 
 
 def main(argv=None):
@@ -212,6 +224,10 @@ def _main(argv):
     argv = list(sys.argv[1:] if argv is None else argv)
     own, petsc_options = split_petsc_options(argv)
     parser = build_parser()
+    late = [tok for tok in petsc_options if tok.startswith("--")]
+    if late:   # PETSc would take them as its own options and silently ignore them
+        parser.error(f"{late[0]} comes after the PETSc option {petsc_options[0]}; isosim's own arguments "
+                     "go first, PETSc options last")
     args = parser.parse_args(own)
     if args.command is None:
         parser.print_help()
@@ -240,7 +256,7 @@ def _main(argv):
         if args.command == "run":
             from .deck import load_deck
             deck = load_deck(args.deck, args.set + _checkpoint_overrides(args))
-            comm = init_petsc(petsc_options)
+            comm = init_petsc(petsc_options, deck["model"], deck["solver"])
             rank = comm.rank
             from .runner import run_deck
             out = Path(args.out) if args.out else Path("runs") / Path(args.deck).stem
@@ -270,6 +286,8 @@ def _main(argv):
             from .deck import validate
             from .ensemble import parse_values
             base = validate(raw, args.deck)      # the base deck alone must be valid
+            from .solver.options import check_petsc_options
+            check_petsc_options(petsc_options, base["model"], base["solver"])
             if "ensemble" not in base:
                 raise IsosimError(f"error: isosim {args.command} is not available for {base['model']} decks yet "
                                   f"({args.deck}); run the cases one by one with 'isosim run --set KEY=VALUE'")
@@ -281,6 +299,8 @@ def _main(argv):
                     if not vary and not samples:
                         raise IsosimError(f"error: nothing to sweep: give --vary or --samples, or a "
                                           f"[sweep] table in {args.deck}")
+                    from .deck.specs import member_count
+                    member_count(vary, samples)
                 else:
                     inv = base["invert"]
                     over_text = args.over or inv["over"]
@@ -326,7 +346,8 @@ def _main(argv):
                 raise IsosimError("error: checkpoint intervals of a restart come from DIR/deck.toml; "
                                   "they cannot be changed without changing the deck")
             options = list(ck["meta"]["petsc_options"]) + petsc_options
-            comm = init_petsc(options)
+            from .solver.options import restart_solver
+            comm = init_petsc(options, ck["meta"]["model"], restart_solver(args.run_dir, ck["meta"]["model"]))
             rank = comm.rank
             from .runner import restart_run
             summary = restart_run(args.run_dir, comm, petsc_options=options,
@@ -334,7 +355,7 @@ def _main(argv):
             _report(summary, Path(args.run_dir), rank)
             return EXIT_OK
     except IsosimError as exc:
-        if rank == 0:
+        if rank == 0 and _world_rank() == 0:
             print(str(exc), file=sys.stderr, flush=True)
         return exc.exit_code
     return EXIT_USAGE
