@@ -23,7 +23,7 @@ Example (Mg isotopes and MgO in a 4 mm capsule, the paper's time-series question
     S_T_per_C = 1e-3
 """
 
-from .common import CHECKPOINT, SOLVER
+from .common import CHECKPOINT, SOLVER, check_solver
 from .schema import Field, Table, TableOf
 from .tables import read_columns_csv
 
@@ -149,6 +149,7 @@ def cross_check(deck):
     if late:
         problems.append(f"time.output_h = {deck['time']['output_h']}: {late} after time.duration_h = "
                         f"{duration}; expected times within the run")
+    problems.extend(check_solver(deck["solver"]))
     if not problems:                       # needs a valid profile and valid species
         problems.extend(_check_scales(deck))
     return problems

@@ -19,6 +19,21 @@ SOLVER = Table({
     "max_steps": Field("int", 10_000_000, min=1, doc="give up after this many steps"),
 }, doc="time integration (PETSc TS)")
 
+#: TS types PETSc runs with fixed steps (TSAdapt 'none') unless -ts_adapt_type says otherwise.
+FIXED_STEP_TYPES = ("beuler", "theta", "cn")
+
+
+def check_solver(solver):
+    """A fixed-step TS type must reach the end within ``max_steps`` steps of ``initial_dt``
+    (otherwise the run crawls for hours before failing at the step limit)."""
+    dt, limit = solver["initial_dt"], solver["max_steps"]
+    if solver["ts_type"] in FIXED_STEP_TYPES and 1.0 / dt > limit:
+        return [f"solver.ts_type = {solver['ts_type']!r} takes fixed steps of solver.initial_dt = {dt:g} of "
+                f"the path: {1.0 / dt:.3g} steps, more than solver.max_steps = {limit}; expected initial_dt "
+                f">= {1.0 / limit:g}, or an adaptive ts_type (arkimex, rosw, bdf)"]
+    return []
+
+
 CHECKPOINT = Table({
     "every_seconds": Field("float", 1800.0, min=0.0,
                            doc="write a checkpoint after this much wall time (0: never by time)",

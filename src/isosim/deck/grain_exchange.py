@@ -20,7 +20,8 @@ import math
 
 import numpy as np
 
-from .common import CHECKPOINT, ENSEMBLE, INVERT, SAMPLE, SOLVER, SWEEP, check_sample, check_studies
+from .common import (CHECKPOINT, ENSEMBLE, INVERT, SAMPLE, SOLVER, SWEEP, check_sample, check_solver,
+                     check_studies)
 from .schema import Field, Table, TableOf
 from .tables import read_columns_csv
 
@@ -199,6 +200,7 @@ def cross_check(deck):
     for key, dist in deck["sample"].items():
         problems.extend(check_sample(deck, key, dist))
     problems.extend(check_studies(deck))
+    problems.extend(check_solver(deck["solver"]))
     pair = deck["output"]["pair"]
     if pair and (len(pair) != 2 or pair[0] == pair[1] or any(p not in phases for p in pair)):
         problems.append(f"output.pair = {pair}: expected two different phase names from "

@@ -15,10 +15,9 @@ same options, so every rank reaches the same verdict without communicating.
 
 import re
 
+from ..deck.common import FIXED_STEP_TYPES
 from ..errors import UsageError
 
-#: TS types whose step PETSc does not control unless -ts_adapt_type says so (TSAdapt 'none').
-FIXED_STEP_TYPES = ("beuler", "theta", "cn")
 #: Lines of a petsc4py error that locate it in PETSc's sources ("TSSetUp() at ts.c:2573").
 _WHERE = re.compile(r"^\w+\(\) at \S+:\d+$")
 
