@@ -9,15 +9,15 @@ import sys
 import time
 from pathlib import Path
 
-import h5py
-
 from . import __version__
 from .deck import deck_digest, to_toml, validate
 from .deck.load import read_toml, tomllib
 from .errors import CheckpointIOError, IsosimError, RestartError, UsageError
-from .io.atomic import atomic_path, write_text
+from .io.atomic import write_text
+from .io.distributed import CollectiveFile
 from .io.checkpoint import latest_good_checkpoint, newest_header, write_checkpoint
 from .models import REGISTRY
+from .solver.stages import stage
 
 #: Files isosim writes in a run directory (``--force`` removes exactly these).
 RUN_FILES = ("deck.toml", "summary.json", "results.h5", "checkpoint.h5", "checkpoint.prev.h5", "run.json")
@@ -79,22 +79,28 @@ class Run:
         self.progress_seconds = progress_seconds
         self.log = log if comm.rank == 0 else (lambda *a, **k: None)
         problem_cls, recorder_cls = REGISTRY[deck["model"]]
-        self.problem = problem_cls([deck], comm)
-        self.recorder = recorder_cls(self.problem)
+        with stage("setup"):
+            self.problem = problem_cls([deck], comm)
+            self.recorder = recorder_cls(self.problem)
         self.deck_toml = to_toml(deck)
         self.digest = deck_digest(deck)
         self.wall_start = time.monotonic()
 
     def _write_checkpoint(self, driver):
         """Collective: every rank writes its rows of the state (no gathering)."""
+        with stage("checkpoint"):
+            self._checkpoint(driver)
+
+    def _checkpoint(self, driver):
         ts = driver.ts
         meta = {"isosim_version": __version__, "model": self.deck["model"], "deck_digest": self.digest,
                 "time": ts.getTime(), "step": ts.getStepNumber(), "dt": ts.getTimeStep(),
                 "nranks": self.comm.size, "petsc_options": self.petsc_options}
 
+        fields = driver.state_fields()
+        fields.update(self.recorder.field_state(fields))
         write_checkpoint(self.run_dir / "checkpoint.h5", self.comm, meta=meta, deck_toml=self.deck_toml,
-                         fields=driver.state_fields(),
-                         outputs=self.recorder.state() if self.comm.rank == 0 else None)
+                         fields=fields, outputs=self.recorder.state() if self.comm.rank == 0 else None)
 
     def execute(self, checkpoint=None):
         """Integrate (from ``checkpoint`` if given) and write the results. Collective."""
@@ -108,26 +114,46 @@ class Run:
                                                 "petsc_options": self.petsc_options,
                                                 "command": sys.argv}, indent=1))))
         with StopRequest() as stop:
-            driver = Driver(self.problem, self.recorder, self.deck["solver"], self.deck["checkpoint"],
-                            write_checkpoint=self._write_checkpoint,
-                            progress_seconds=self.progress_seconds, stop_request=stop, log=self.log,
-                            restart_hint=f"isosim restart {self.run_dir}")
+            with stage("setup"):
+                driver = Driver(self.problem, self.recorder, self.deck["solver"], self.deck["checkpoint"],
+                                write_checkpoint=self._write_checkpoint,
+                                progress_seconds=self.progress_seconds, stop_request=stop, log=self.log,
+                                restart_hint=f"isosim restart {self.run_dir}")
             try:
                 if checkpoint is not None:
-                    driver.restore(checkpoint)
+                    with stage("restart"):
+                        driver.restore(checkpoint)
                 self.log(f"[isosim] {self.deck['model']}: {self.problem.global_size} unknowns on "
                          f"{self.comm.size} rank(s); TS {driver.ts.getType()}; output in {self.run_dir}",
                          flush=True)
-                driver.run(restarted=checkpoint is not None)
+                with stage("integrate"):
+                    driver.run(restarted=checkpoint is not None)
                 self.steps = driver.ts.getStepNumber()
                 self.ts_type = driver.ts.getType()
             finally:
                 driver.destroy()
         self.wall_time = time.monotonic() - self.wall_start
-        self.summary = collective(self.comm, self._write_results)
+        with stage("output"):
+            self._write_results_h5()
+            self.summary = collective(self.comm, self._write_summary)
         return self.summary
 
-    def _write_results(self):
+    def _write_results_h5(self):
+        """results.h5: rank 0 writes the series, then every rank its part of the large fields
+        (profiles) in place. Atomic. Collective."""
+        def prepare(h5):
+            h5.attrs["isosim_version"] = __version__
+            h5.attrs["model"] = self.deck["model"]
+            h5.attrs["deck"] = self.deck_toml
+            self.recorder.write_results(h5)
+        try:
+            with CollectiveFile(self.run_dir / "results.h5", self.comm, prepare=prepare) as f:
+                self.recorder.write_fields(f)
+        except OSError as exc:
+            raise CheckpointIOError(f"error: could not write results in {self.run_dir}: {exc}") from None
+
+    def _write_summary(self):
+        """summary.json, written last: its presence marks a finished run (rank 0)."""
         headline = self.recorder.headline()
         summary = {
             "isosim_version": __version__,
@@ -144,12 +170,6 @@ class Run:
             "deck": self.deck,
         }
         try:
-            with atomic_path(self.run_dir / "results.h5") as tmp:
-                with h5py.File(tmp, "w") as h5:
-                    h5.attrs["isosim_version"] = __version__
-                    h5.attrs["model"] = self.deck["model"]
-                    h5.attrs["deck"] = self.deck_toml
-                    self.recorder.write_results(h5)
             write_text(self.run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
         except OSError as exc:
             raise CheckpointIOError(f"error: could not write results in {self.run_dir}: {exc}") from None

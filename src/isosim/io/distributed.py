@@ -25,15 +25,21 @@ from .atomic import _fsync_dir
 
 @dataclass
 class Slab:
-    """This rank's rows ``start : start + len(data)`` of a field of global ``shape``."""
+    """This rank's part ``start : start + data.shape[axis]`` along ``axis`` of a field of
+    global ``shape`` (checkpoint fields are split along axis 0)."""
 
     shape: tuple
     start: int
     data: np.ndarray
+    axis: int = 0
 
     @property
     def stop(self):
-        return self.start + self.data.shape[0]
+        return self.start + self.data.shape[self.axis]
+
+    def selection(self):
+        """Index of this part in the global array."""
+        return (slice(None),) * self.axis + (slice(self.start, self.stop),)
 
 
 def parallel_h5py():
@@ -108,12 +114,16 @@ class CollectiveFile:
     comm : mpi4py communicator
     keep_previous : Path or None
         If given, an existing ``path`` is renamed to this before the new file takes its place.
+    prepare : callable(h5py.File) or None
+        Called on rank 0 alone, first, with the new file open serially: the place for the
+        small datasets that only rank 0 holds (ensemble results, time series).
     """
 
-    def __init__(self, path, comm, keep_previous=None):
+    def __init__(self, path, comm, keep_previous=None, prepare=None):
         self.path = path
         self.comm = comm
         self.keep_previous = keep_previous
+        self.prepare = prepare
         self.parallel = comm.size > 1 and parallel_h5py()
         self.root = comm.rank == 0
         self.error = None
@@ -126,11 +136,21 @@ class CollectiveFile:
             _warned.append(1)
             print("warning: h5py has no MPI support here; large fields are gathered on rank 0 "
                   "to be written (install an MPI-enabled h5py for collective output)", file=sys.stderr)
+        mode = "w"
+        if self.prepare is not None:
+            mode = "r+"
+            if self.root:
+                try:
+                    with h5py.File(self.tmp, "w") as f:
+                        self.prepare(f)
+                except OSError as exc:
+                    self.error = exc
+            self._agree()
         try:
             if self.parallel:
-                self.file = h5py.File(self.tmp, "w", driver="mpio", comm=self.comm)
+                self.file = h5py.File(self.tmp, mode, driver="mpio", comm=self.comm)
             elif self.root:
-                self.file = h5py.File(self.tmp, "w")
+                self.file = h5py.File(self.tmp, mode)
         except OSError as exc:
             self.error = exc
         self._agree()
@@ -188,25 +208,26 @@ class CollectiveFile:
         self._guard(put)
 
     def slab(self, name, slab, **attrs):
-        """A distributed field: each rank writes its rows in place. Collective."""
+        """A distributed field: each rank writes its part in place. Collective."""
         shape = tuple(int(s) for s in slab.shape)
         data = np.ascontiguousarray(slab.data)
+        dtype = self.comm.bcast(data.dtype if self.root else None, root=0)   # empty parts may differ
         if self.parallel:
             def put():
-                ds = self.file.create_dataset(name, shape=shape, dtype=data.dtype)
+                ds = self.file.create_dataset(name, shape=shape, dtype=dtype)
                 for k, v in attrs.items():
                     ds.attrs[k] = v
-                if data.shape[0]:
-                    ds[slab.start:slab.stop] = data
+                if data.size:
+                    ds[slab.selection()] = data
             self._guard(put)
             return
         if self.comm.size > 1:
-            parts = self.comm.gather((slab.start, data), root=0)
+            parts = self.comm.gather((slab.selection(), data), root=0)
             if not self.root:
                 return
-            full = np.empty(shape, dtype=data.dtype)
-            for start, part in parts:
-                full[start:start + part.shape[0]] = part
+            full = np.empty(shape, dtype=dtype)
+            for sel, part in parts:
+                full[sel] = part
             data = full
 
         def put_serial():

@@ -4,16 +4,22 @@ state, profiles of concentration and delta against x and T, and the steady state
 import numpy as np
 
 from ..physics import soret
+from ..io.distributed import Slab
 from .recording import Recorder, put
 
 
 class CapsuleRecorder(Recorder):
     """Records a :class:`CapsuleProblem` at its output times (all collective).
 
+    Profiles and the steady state stay split over the ranks by cells and are written
+    collectively (:meth:`write_fields`).
+
     Parameters
     ----------
     problem : CapsuleProblem
     """
+
+    PROFILED = ("u",)
 
     def __init__(self, problem):
         self.problem = problem
@@ -25,11 +31,11 @@ class CapsuleRecorder(Recorder):
         self.times = np.array(sorted(taus))
         self.profile_times = np.array(sorted(set(extra) | {0.0, 1.0}))
         self.u_ss = problem.steady_state()
-        self.steady_gathered = problem.gather_state(self.u_ss.ravel())     # rank 0 only
         self.steady_fit = problem.soret_fit(self.u_ss)
         keys = ("tau", "inventory", "steady_fraction", "pair_steady_fraction", "Omega", "T0")
         self.series = {k: [] for k in keys}
-        self.profiles = {"tau": [], "u": []}
+        self.profiles = {"tau": []}
+        self.local_profiles = []
 
     # -------------------------------------------------------------- driver interface
     def record(self, tau, u):
@@ -44,10 +50,8 @@ class CapsuleRecorder(Recorder):
         s["Omega"].append([o for o, _ in fit])
         s["T0"].append([t0 for _, t0 in fit])
         if np.any(np.isclose(self.profile_times, tau, rtol=0, atol=1e-12)):
-            state = p.gather_state(u)
-            if state is not None:
-                self.profiles["tau"].append(float(tau))
-                self.profiles["u"].append(state["u"])
+            self.profiles["tau"].append(float(tau))
+            self.keep_profile(u)          # each rank its own cells (written collectively)
 
     def describe(self, tau):
         return f"t = {tau * self.duration_h:.6g} of {self.duration_h:.6g} h"
@@ -125,28 +129,39 @@ class CapsuleRecorder(Recorder):
             "temperature where the fitted line meets the starting material [time, element]")
 
         pr = h5.create_group("profiles")
-        x = (np.arange(p.ncells) + 0.5) * p.h * 1e3
-        T = p.profile.T_C(x)
-        u = np.asarray(self.profiles["u"])                        # (profile, species, cell)
         put(pr, "t_h", np.asarray(self.profiles["tau"]) * self.duration_h, "h", "times of the profiles")
-        put(pr, "x_mm", x, "mm", "cell centres from the hot end")
-        put(pr, "T_C", T, "degC", "temperature at the cell centres")
-        c0 = np.array([sp.concentration0 for sp in p.species])
-        put(pr, "concentration", u * c0[None, :, None], "deck units (see attribute species_units)",
-            "concentration of each species [profile, species, cell]")
-        put(pr, "delta_permil", self._deltas(u), "permil",
-            "delta of each isotope pair against the standard (start_delta_permil) [profile, pair, cell]")
         st = h5.create_group("steady_state")
         st.attrs["description"] = ("zero-flux steady state computed directly (c ∝ exp(-psi)); it is the "
                                    "discrete scheme's own steady state")
-        ss = self.steady_gathered["u"]
-        put(st, "concentration", ss * c0[:, None], "deck units", "[species, cell]")
-        put(st, "delta_permil", self._deltas(ss[None])[0], "permil", "[pair, cell]")
         for grp in (pr, st, h5):
             grp.attrs["species"] = names
         h5.attrs["pairs"] = [e.pair_name(k) for e, k in pairs]
         h5.attrs["species_units"] = [sp.unit for sp in p.species]
         h5.attrs["elements"] = [e.name for e in p.elements]
+
+    def write_fields(self, f):
+        """Profiles, coordinates and the steady state, each rank its own cells. Collective."""
+        p = self.problem
+        n, lo = p.ncells, p.first
+        x = (np.arange(p.first, p.last) + 0.5) * p.h * 1e3
+        f.slab("profiles/x_mm", Slab((n,), lo, x), units="mm", description="cell centres from the hot end")
+        f.slab("profiles/T_C", Slab((n,), lo, p.profile.T_C(x)), units="degC",
+               description="temperature at the cell centres")
+        fields = {"u": Slab((n, p.nsp), lo, np.empty((p.nloc, 0)))}    # only its row count is used
+        u = self.profile_stack("u", fields).transpose(1, 2, 0)          # (profile, species, cell)
+        c0 = np.array([sp.concentration0 for sp in p.species])
+        nprof, npair = u.shape[0], len(self._pairs())
+        f.slab("profiles/concentration", Slab((nprof, p.nsp, n), lo, u * c0[None, :, None], axis=2),
+               units="deck units (see attribute species_units)",
+               description="concentration of each species [profile, species, cell]")
+        f.slab("profiles/delta_permil", Slab((nprof, npair, n), lo, self._deltas(u), axis=2), units="permil",
+               description="delta of each isotope pair against the standard (start_delta_permil) "
+                           "[profile, pair, cell]")
+        ss = np.asarray(self.u_ss).reshape(p.nloc, p.nsp).T                 # (species, cell)
+        f.slab("steady_state/concentration", Slab((p.nsp, n), lo, ss * c0[:, None], axis=1),
+               units="deck units", description="[species, cell]")
+        f.slab("steady_state/delta_permil", Slab((npair, n), lo, self._deltas(ss[None])[0], axis=1),
+               units="permil", description="[pair, cell]")
 
     def _deltas(self, u):
         """delta against the standard, [profile, pair, cell], from u [profile, species, cell]."""

@@ -411,15 +411,23 @@ class GrainExchangeProblem:
         Returns ``{"grains": (niso, ncls_global, n), "boundary": (niso, nmem)}`` on rank 0,
         None elsewhere.
         """
-        g, bo = self.split(u)
-        parts = self.comm.gather((np.moveaxis(g, 0, -1).copy(), bo.copy(), self.own_members), root=0)
+        g, _ = self.split(u)
+        parts = self.comm.gather(np.moveaxis(g, 0, -1).copy(), root=0)
+        boundary = self.gather_boundary(u)
         if self.comm.rank != 0:
             return None
-        grains = np.concatenate([p[0] for p in parts], axis=1)
+        return {"grains": np.concatenate(parts, axis=1), "boundary": boundary}
+
+    def gather_boundary(self, u):
+        """Grain-boundary values (niso, nmem) on rank 0, None elsewhere. Collective."""
+        _, bo = self.split(u)
+        parts = self.comm.gather((bo.copy(), self.own_members), root=0)
+        if self.comm.rank != 0:
+            return None
         boundary = np.zeros((self.niso, self.nmem))
-        for _, b, owned in parts:
+        for b, owned in parts:
             boundary[:, owned] = b
-        return {"grains": grains, "boundary": boundary}
+        return boundary
 
     def state_fields(self, u):
         """This rank's rows of the state, for collective output (local, no communication).

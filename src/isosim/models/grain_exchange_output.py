@@ -8,16 +8,22 @@ are complete.
 import numpy as np
 
 from ..physics.constants import SECONDS_PER_MYR
+from ..io.distributed import Slab
 from .recording import Recorder, put
 
 
 class GrainRecorder(Recorder):
     """Records a :class:`GrainExchangeProblem` at its output times.
 
+    Profiles of the grains ([class, isotope, cell] rows of each rank) stay on their ranks and
+    are written collectively into ``profiles/concentration`` and ``profiles/delta_permil``.
+
     Parameters
     ----------
     problem : GrainExchangeProblem
     """
+
+    PROFILED = ("grains",)
 
     #: ensembles larger than this save profiles only at the start and the end
     MAX_PROFILED_MEMBERS = 64
@@ -42,7 +48,8 @@ class GrainRecorder(Recorder):
         self.profile_times = np.array(sorted(profile_taus))
         self.series = {k: [] for k in ("tau", "Delta_permil", "Delta_measured_permil", "T_apparent_C",
                                        "T_C", "phase_mean", "inventory")}
-        self.profiles = {k: [] for k in ("tau", "grains", "boundary")}
+        self.profiles = {k: [] for k in ("tau", "boundary")}
+        self.local_profiles = []
 
     # -------------------------------------------------------------- driver interface
     def record(self, tau, u):
@@ -58,11 +65,13 @@ class GrainRecorder(Recorder):
         s["phase_mean"].append(h["phase_means"])
         s["inventory"].append(p.inventory(u))
         if np.any(np.isclose(self.profile_times, tau, rtol=0, atol=1e-12)):
-            state = p.gather_state(u)
-            if state is not None:
-                self.profiles["tau"].append(float(tau))
-                self.profiles["grains"].append(state["grains"])
-                self.profiles["boundary"].append(state["boundary"])
+            # grain profiles stay split over the ranks (written collectively); the boundary
+            # values are one number per isotope and member, gathered
+            self.keep_profile(u)
+            boundary = p.gather_boundary(u)
+            self.profiles["tau"].append(float(tau))
+            if boundary is not None:
+                self.profiles["boundary"].append(boundary)
 
     def describe(self, tau):
         m = self.lead
@@ -131,9 +140,9 @@ class GrainRecorder(Recorder):
                 f"T_app (closure) = {member['T_apparent_C']:.1f} °C"]
 
     def write_results(self, h5):
-        """Write series and profiles into an open h5py File (rank 0 only)."""
+        """Write the series and the small profile data into an open h5py File (rank 0 only;
+        the grain profiles follow, collectively, in :meth:`write_fields`)."""
         p = self.problem
-        lead = self.lead
         tau = np.asarray(self.series["tau"])
         g = h5.create_group("series")
         g.attrs["description"] = "exact values at the output times (no interpolation)"
@@ -156,22 +165,12 @@ class GrainRecorder(Recorder):
             "total of each isotope in grains and boundary (conserved) [time, isotope, member]")
         pr = h5.create_group("profiles")
         ptau = np.asarray(self.profiles["tau"])
-        grains = np.asarray(self.profiles["grains"])
         put(pr, "tau", ptau, "1", "normalised times of the profiles")
         put(pr, "T_C", np.array([[m.path.T_C(t) for m in p.members] for t in ptau]).reshape(len(ptau), -1),
             "degC", "temperature of each profile [profile, member]")
         put(pr, "r_over_R", p.grid.centres, "1", "cell centres, radius / grain radius")
         radii = [c["radius_m"] * 1e3 for m in p.members for c in m.classes]
         put(pr, "radius_mm", radii, "mm", "grain radius of each class")
-        bulk = lead.deck["element"]["bulk_concentration"]
-        put(pr, "concentration", grains * bulk, lead.deck["element"]["unit"],
-            "concentration of each isotope scaled by the bulk [profile, isotope, class, cell]")
-        ref = lead.ref
-        with np.errstate(divide="ignore", invalid="ignore"):
-            delta = 1000.0 * (grains / grains[:, ref:ref + 1] - 1.0)
-        put(pr, "delta_permil", delta, "permil",
-            "delta of each isotope relative to the reference isotope and the bulk rock "
-            "(paper eq. 13) [profile, isotope, class, cell]")
         put(pr, "boundary", np.asarray(self.profiles["boundary"]), "relative to bulk rock",
             "grain-boundary concentration [profile, isotope, member]")
         pr.attrs["class_phase"] = [p.phases[c["phase"]] for m in p.members for c in m.classes]
@@ -179,3 +178,23 @@ class GrainRecorder(Recorder):
         h5.attrs["isotopes"] = p.isotopes
         h5.attrs["phases"] = p.phases
         h5.attrs["seconds_per_Myr"] = SECONDS_PER_MYR
+
+    def write_fields(self, f):
+        """Grain profiles, each rank its own classes: [profile, isotope, class, cell]. Collective."""
+        p = self.problem
+        lead = self.lead
+        fields = {"grains": Slab((p.ncls_global, p.niso, p.n), int(p.class_starts[p.comm.rank]),
+                                 np.empty((p.ncls, 0)))}     # only its row count is used
+        grains = self.profile_stack("grains", fields).transpose(1, 2, 0, 3)   # (profile, iso, class, cell)
+        shape = (grains.shape[0], p.niso, p.ncls_global, p.n)
+        start = fields["grains"].start
+        bulk = lead.deck["element"]["bulk_concentration"]
+        f.slab("profiles/concentration", Slab(shape, start, grains * bulk, axis=2),
+               units=lead.deck["element"]["unit"],
+               description="concentration of each isotope scaled by the bulk [profile, isotope, class, cell]")
+        ref = lead.ref
+        with np.errstate(divide="ignore", invalid="ignore"):
+            delta = 1000.0 * (grains / grains[:, ref:ref + 1] - 1.0)
+        f.slab("profiles/delta_permil", Slab(shape, start, delta, axis=2), units="permil",
+               description="delta of each isotope relative to the reference isotope and the bulk rock "
+                           "(paper eq. 13) [profile, isotope, class, cell]")

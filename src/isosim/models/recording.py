@@ -3,10 +3,56 @@ checkpoints, and datasets written with units."""
 
 import numpy as np
 
+from ..io.distributed import Slab
+
 
 class Recorder:
     """Base of the recorders. Subclasses set ``times`` (ascending output times on the TS
-    clock), ``series`` and ``profiles`` (dicts of lists, ``series["tau"]`` the times recorded)."""
+    clock), ``series`` and ``profiles`` (dicts of lists, ``series["tau"]`` the times recorded;
+    on rank 0).
+
+    Profiles of large fields stay split over the ranks like the state itself: each rank keeps
+    its own rows of the problem's state fields named in ``PROFILED`` (one entry of
+    ``local_profiles`` per profile time) and writes them collectively (:meth:`write_fields`).
+    """
+
+    #: problem state fields whose profiles are kept split over the ranks
+    PROFILED = ()
+
+    def keep_profile(self, u):
+        """Keep this rank's rows of the ``PROFILED`` fields of local state ``u``. Local."""
+        fields = self.problem.state_fields(u)
+        self.local_profiles.append({k: fields[k].data.copy() for k in self.PROFILED})
+
+    def profile_stack(self, name, fields):
+        """This rank's rows of every profile of ``name``: [row, profile, ...]."""
+        s = fields[name]
+        if not self.local_profiles:
+            return np.zeros((s.data.shape[0], 0, *s.shape[1:]))
+        return np.stack([p[name] for p in self.local_profiles], axis=1)
+
+    def field_state(self, fields):
+        """Split recordings for a checkpoint, given the problem's ``state_fields`` (for the
+        rows this rank holds). Local."""
+        out = {}
+        for k in self.PROFILED:
+            s = fields[k]
+            out[f"profile_{k}"] = Slab((s.shape[0], len(self.local_profiles), *s.shape[1:]), s.start,
+                                       self.profile_stack(k, fields))
+        return out
+
+    def load_fields(self, read, fields):
+        """This rank's rows of the split recordings of a checkpoint (any writer rank count)."""
+        if not self.PROFILED:
+            return
+        self.local_profiles = []
+        stacks = {k: read(f"profile_{k}", fields[k].start, fields[k].stop) for k in self.PROFILED}
+        for i in range(len(self.profiles["tau"])):
+            self.local_profiles.append({k: v[:, i] for k, v in stacks.items()})
+
+    def write_fields(self, f):
+        """Write the split recordings into a :class:`~isosim.io.distributed.CollectiveFile`.
+        Collective. (Models without large fields write nothing here.)"""
 
     def pending_times(self):
         """Output times still to be recorded, ascending."""

@@ -31,6 +31,7 @@ import numpy as np
 from petsc4py import PETSc
 
 from ..errors import Checkpointed, SolverFailure
+from .stages import stage
 
 
 class _JacobianShell:
@@ -236,6 +237,7 @@ class Driver:
         self.ts.setStepNumber(meta["step"])
         self.ts.setTimeStep(meta["dt"])
         self.recorder.load_state(checkpoint.outputs)
+        self.recorder.load_fields(checkpoint.read, self.state_fields())
         self._tau_at_start = meta["time"]
 
     def state_fields(self):
@@ -261,7 +263,8 @@ class Driver:
         if not restarted:
             with u as ua:
                 self.problem.initial_state(ua)
-            self.recorder.record(0.0, u.getArray(readonly=True))
+            with stage("record"):
+                self.recorder.record(0.0, u.getArray(readonly=True))
         u.copy(self.last_good)
         self.last_good_time, self.last_good_step, self.last_good_dt = (
             ts.getTime(), ts.getStepNumber(), ts.getTimeStep())
@@ -283,7 +286,8 @@ class Driver:
                             f"step {ts.getStepNumber()}; checkpoint written. Continue with: {self.restart_hint}")
                 elif ts.getConvergedReason() != PETSc.TS.ConvergedReason.CONVERGED_TIME:
                     self._fail(ts.getConvergedReason())
-            self.recorder.record(target, u.getArray(readonly=True))
+            with stage("record"):
+                self.recorder.record(target, u.getArray(readonly=True))
         return self.recorder
 
     def destroy(self):
