@@ -45,12 +45,9 @@ def chamber(tmp_path_factory):
     return _sliced(tmp_path_factory.mktemp("chamber"), CHAMBER)
 
 
-@pytest.mark.parametrize("total", [1, 2, 6, 7, 10_000])
-@pytest.mark.parametrize("n", [1, 3, 64])
+@pytest.mark.parametrize("total, n", [(1, 1), (2, 1), (6, 3), (7, 3), (8, 3), (64, 64), (65, 64), (10_000, 64)])
 def test_slices_partition_the_members(total, n):
     """Contiguous, in order, covering every member once, sizes differing by at most one."""
-    if n > total:
-        return
     bounds = [slice_bounds(k, n, total) for k in range(1, n + 1)]
     assert bounds[0][0] == 0 and bounds[-1][1] == total
     assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
