@@ -108,6 +108,9 @@ def test_merge_refuses_wrong_slices(grain, chamber, tmp_path):
     _refused(["merge", out], "merge needs the slice directories")
     _refused(["merge", out, "--from", str(tmp_path / "nothing-*")], "matches nothing")
     _refused(["merge", gdirs[0], *gdirs], "is one of the slices")
+    if MPIRUN:                                 # two copies would race for OUT
+        p = run_cli(["merge", out, *gdirs], np=2)
+        assert p.returncode == 2 and "isosim merge is serial" in p.stderr, p.stderr
     assert not out.exists()
     # another seed is another sweep, even with the same deck and slice count
     other = tmp_path / "seed4"

@@ -19,6 +19,7 @@ MPI, no PETSc).
 import glob
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -177,6 +178,10 @@ def merge_sweep(out, dirs, *, force=False, log=print):
     from .studies import _write_ensemble
 
     t0 = time.monotonic()
+    # several copies under mpirun would race for OUT: merging is quick and serial
+    for var in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE"):
+        if int(os.environ.get(var, "1") or 1) > 1:
+            raise UsageError("error: isosim merge is serial: run it once, without mpirun or srun -n")
     ordered = _check_one_sweep([(Path(d), _read_slice(d)) for d in dirs])
     s0 = ordered[0][1]
     base = s0["deck"]         # the resolved base deck, as the direct sweep writes it
