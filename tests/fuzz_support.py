@@ -134,8 +134,10 @@ def field_values(field, siblings):
         return st.one_of(st.integers(int(max(lo, -10 ** 7)), int(min(hi, 10 ** 7))),
                          st.sampled_from([int(lo), int(min(hi, 10 ** 7)), 0, 1, 2, -1]))
     edges = [lo, hi, 0.0, 1.0, -1.0, lo + 1e-12 * max(1.0, abs(lo)), hi - 1e-12 * max(1.0, abs(hi))]
+    # magnitudes spread evenly in log10 (uniform floats would almost never be small), clamped
+    magnitude = st.builds(lambda e, neg: (-1.0 if neg else 1.0) * 10.0 ** e, st.floats(-15, 15), st.booleans())
     number = st.one_of(st.floats(lo, hi, allow_nan=False), st.sampled_from(edges),
-                       st.floats(allow_nan=False, allow_infinity=False).filter(lambda x: lo <= x <= hi))
+                       magnitude.map(lambda x: min(max(x, lo), hi)))
     if field.kind == "float":
         return number
     if field.kind == "float_list":
@@ -193,13 +195,18 @@ def typo(name, draw):
     return name[:i] + name[i] + name[i:]
 
 
+#: every kind of mutation; IN_SCHEMA keeps values of the right kind within the schema's bounds
+ALL_OPS = ("wrong_type", "delete", "unknown_key", "number", "in_bounds", "list", "copy_value", "schema_key",
+           "rename_table", "study", "clone_table")
+IN_SCHEMA = ("in_bounds", "schema_key", "clone_table")
+
+
 @st.composite
-def mutation(draw, model, raw):
-    """Apply one random mutation to ``raw`` (in place); return a short description and the
-    key path it touched."""
+def mutation(draw, model, raw, ops=ALL_OPS):
+    """Apply one random mutation of a kind in ``ops`` to ``raw`` (in place); return a short
+    description and the key path it touched."""
     paths = list(walk(raw))
-    op = draw(st.sampled_from(["wrong_type", "delete", "unknown_key", "number", "in_bounds", "list",
-                               "copy_value", "schema_key", "rename_table", "study", "clone_table"]))
+    op = draw(st.sampled_from(ops))
     if op == "wrong_type":
         path, _ = draw(st.sampled_from(paths))
         value = draw(ANY_VALUE)
@@ -228,7 +235,7 @@ def mutation(draw, model, raw):
         put(raw, path, new)
         return f"{'.'.join(path)} = {new!r} (was {v!r})", path
     if op == "in_bounds":
-        fields = [(p, spec_at(model, p)) for p, v in paths if not isinstance(v, dict)]
+        fields = [(p, spec_at(model, p)) for p, v in paths if not isinstance(v, dict) and p[-1] not in ("model", "title")]
         fields = [(p, f) for p, f in fields if f is not None and not hasattr(f, "fields")
                   and not hasattr(f, "item")]
         if fields:
@@ -282,6 +289,8 @@ def mutation(draw, model, raw):
             node = node[p]
         node[path[-1]] = value
         return f"{'.'.join(path)} = {value!r}", path
+    if ops == IN_SCHEMA:
+        return "nothing (the drawn mutation did not apply)", ()
     # the op did not apply to this deck: a plain wrong value instead
     path, _ = draw(st.sampled_from(paths))
     value = draw(SCALARS)
@@ -290,10 +299,10 @@ def mutation(draw, model, raw):
 
 
 @st.composite
-def mutated_decks(draw, model, max_mutations=3):
+def mutated_decks(draw, model, max_mutations=3, ops=ALL_OPS):
     """(raw deck, [descriptions], [paths]): a shipped deck of ``model`` with 1 to
-    ``max_mutations`` mutations (single mutations drawn most often: they shrink best and
-    keep more decks valid)."""
+    ``max_mutations`` mutations of the kinds ``ops`` (single mutations drawn most often:
+    they shrink best and keep more decks valid)."""
     name, base = draw(st.sampled_from(BASES[model]))
     raw = copy.deepcopy(base)
     n = draw(st.sampled_from([1, 1, 1, 2, max_mutations]))
@@ -301,7 +310,7 @@ def mutated_decks(draw, model, max_mutations=3):
     for _ in range(n):
         if not raw:
             break
-        desc, path = draw(mutation(model, raw))
+        desc, path = draw(mutation(model, raw, ops))
         what.append(desc)
         where.append(path)
     return raw, what, where
@@ -398,7 +407,9 @@ def check_setup(deck):
                     problem.initial_state(ua)
                 udot.set(0.0)
                 problem.petsc_ifunction(None, 0.0, u, udot, f)
-                values = [u.getArray(), f.getArray(), problem.a_plus, problem.a_minus]
+                steady = problem.steady_state()             # exp(-psi): 0 where psi spans too much
+                assert np.all(steady > 0), "a zero steady-state concentration (0/0 isotope ratios)"
+                values = [u.getArray(), f.getArray(), problem.a_plus, problem.a_minus, steady]
                 recorder.record(0.0, u.getArray(readonly=True))
                 for v in (u, f, udot):
                     v.destroy()

@@ -130,6 +130,9 @@ def cross_check(deck):
                                 f"{t['profile']} profile")
         if t["hot_C"] is not None and t["cold_C"] is not None and t["hot_C"] < t["cold_C"]:
             problems.append(f"temperature.hot_C = {t['hot_C']}: expected >= cold_C = {t['cold_C']}")
+        elif t["hot_C"] is not None and t["hot_C"] == t["cold_C"]:
+            problems.append(f"temperature.hot_C = cold_C = {t['hot_C']}: the capsule is isothermal; expected "
+                            "hot_C above cold_C (Soret diffusion needs a temperature gradient)")
         if t["hot_spot_mm"] > L:
             problems.append(f"temperature.hot_spot_mm = {t['hot_spot_mm']}: expected within the capsule "
                             f"(0 to capsule.length_mm = {L})")
@@ -141,6 +144,9 @@ def cross_check(deck):
             problems.append("temperature.table_x_mm and table_T_C: expected the same length")
         elif any(b <= a for a, b in zip(x, x[1:])):
             problems.append(f"temperature.table_x_mm = {x}: expected strictly increasing positions")
+        elif min(t["table_T_C"]) == max(t["table_T_C"]):
+            problems.append(f"temperature.table_T_C: every temperature is {t['table_T_C'][0]:g}; the capsule is "
+                            "isothermal; expected a temperature gradient (Soret diffusion needs one)")
         elif x[0] > 0.0 or x[-1] < L:
             problems.append(f"temperature table spans x = {x[0]:g} to {x[-1]:g} mm: expected it to cover "
                             f"the capsule, 0 to {L:g} mm")

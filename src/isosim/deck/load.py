@@ -9,6 +9,7 @@ import copy
 import hashlib
 import json
 import re
+import stat
 from pathlib import Path
 
 try:
@@ -96,17 +97,32 @@ def apply_overrides(raw, overrides, problems):
             node[parts[-1]] = value
 
 
+#: Largest deck read, in bytes: decks are a few kB; the limit stops a wrong file (a
+#: results.h5, /dev/zero) from filling the memory before it is found not to be TOML.
+MAX_DECK_BYTES = 16 * 2**20
+
+
 def read_toml(path):
     """Read a TOML file, turning every failure into a :class:`DeckError`."""
+    if not str(path).strip():
+        raise DeckError(repr(str(path)), ["the deck's file name is empty"])
     path = Path(path)
     try:
-        data = path.read_bytes()
+        if stat.S_ISCHR(path.stat().st_mode) or stat.S_ISBLK(path.stat().st_mode):
+            raise DeckError(path, ["this is a device, not a file; expected a TOML input deck"])
+        with open(path, "rb") as f:        # a pipe is fine: isosim check <(generate_deck)
+            data = f.read(MAX_DECK_BYTES + 1)
     except FileNotFoundError:
         raise DeckError(path, ["the file does not exist"]) from None
     except IsADirectoryError:
         raise DeckError(path, ["this is a directory; expected a TOML input deck"]) from None
     except OSError as exc:
         raise DeckError(path, [f"cannot be read: {exc.strerror}"]) from None
+    except ValueError as exc:              # a NUL in the name (possible only from Python)
+        raise DeckError(repr(str(path)), [f"not a file name: {exc}"]) from None
+    if len(data) > MAX_DECK_BYTES:
+        raise DeckError(path, [f"larger than {MAX_DECK_BYTES // 2**20} MiB; expected a TOML input deck "
+                               "(a few kB)"])
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
