@@ -340,7 +340,13 @@ def _main(argv):
             from .fitting.command import fit_soret_command
             return fit_soret_command(args, petsc_options)
         if args.command == "restart":
+            from .io.checkpoint import NAMES
             from .runner import read_restart_meta
+            run_dir = Path(args.run_dir)
+            if run_dir.is_dir() and not any((run_dir / n).exists() for n in NAMES + ("deck.toml", "summary.json")):
+                # not a run directory at all: a wrong argument (2); a run that lost its checkpoints is 4
+                raise IsosimError(f"error: {args.run_dir} is not a run directory (no deck.toml, no "
+                                  f"{' or '.join(NAMES)}); expected the --out directory of a run that stopped")
             ck = read_restart_meta(args.run_dir)
             if _checkpoint_overrides(args):
                 raise IsosimError("error: checkpoint intervals of a restart come from DIR/deck.toml; "
