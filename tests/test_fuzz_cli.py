@@ -28,7 +28,7 @@ import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-from conftest import CLEAN_ENV, INPUT, ROOT
+from conftest import CLEAN_ENV, INPUT, ROOT, needs_mpirun, run_cli
 from fuzz_support import STUDY_SPECS, scaled
 
 from isosim.cli import main
@@ -189,3 +189,60 @@ def test_commands_that_start_petsc(argv, tmp_path_factory):
     assert proc.returncode in (0, 2), f"exit {proc.returncode}\n{proc.stderr}"
     if proc.returncode == 2:
         assert "error" in proc.stderr, proc.stderr
+
+
+# ------------------------------------------------------------------ regressions found by the fuzzing
+@pytest.mark.parametrize("argv,words", [
+    # --samples -1 drew -1 values: a numpy ValueError traceback
+    (["sweep", DECKS[0], "--samples", "-1"], "argument --samples: '-1': expected a whole number >= 0"),
+    (["sweep", DECKS[0], "--seed", "-1", "--samples", "2"], "argument --seed"),
+    # --scan 0: an empty scan, IndexError; --scan -1: numpy ValueError
+    (["invert", DECKS[1], "--scan", "0"], "argument --scan"),
+    # --tol nan: 40 refinement rounds that can never succeed
+    (["invert", DECKS[1], "--tol", "nan"], "argument --tol"),
+    # --progress -1 printed a progress line after every step; nan never
+    (["run", DECKS[0], "--progress", "-1"], "argument --progress"),
+    # the cartesian product of two --vary lists of 10^4: 10^8 decks expanded in memory
+    (["sweep", DECKS[0], "--out", "OUT", "--vary", "phases.opx.beta=0:0.5:10000",
+      "--vary", "phases.cpx.beta=0:0.5:10000"], "100,000,000 members"),
+    (["sweep", DECKS[0], "--out", "OUT", "--vary", "phases.opx.beta=0.1:nan"], "finite START and STOP"),
+    (["invert", DECKS[1], "--out", "OUT", "--bracket", "0:inf"], "finite LOW and HIGH"),
+    # a directory that never held a run: 'no usable checkpoint', exit 4 (an I/O failure)
+    (["restart", INPUT], "is not a run directory"),
+    # isosim's own options after PETSc's went to PETSc, silently: the run wrote to runs/<deck>
+    (["run", DECKS[0], "-ts_type", "rosw", "--out", "OUT"], "--out comes after the PETSc option -ts_type"),
+])
+def test_cli_regressions(argv, words, tmp_path):
+    argv = [str(a).replace("OUT", str(tmp_path / "out")) for a in argv]
+    code, out, err = run_inprocess(argv, tmp_path)
+    assert code == 2, err
+    assert words in err, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("deck,options,words", [
+    # each was a PETSc traceback (and for bad values a segfault and MPI_ABORT, exit 59) after
+    # the run directory had been made
+    ("xiong_fig1.toml", ["-ts_type", "nosuch"], "Unknown TS type: nosuch"),
+    ("xiong_fig1.toml", ["-ts_rtol", "abc"], "Input string abc has no numeric value"),
+    ("huang2010_zm70.toml", ["-ts_type", "rk"], "'rk' is an explicit integrator; the capsule model needs"),
+    ("xiong_fig1.toml", ["-pc_type", "lu"], "factorization type LU and matrix type python"),
+    # fixed steps of 1e-8 of the path: 1e8 steps, an hour and a half before failing at the limit
+    ("xiong_fig1.toml", ["-ts_type", "beuler"], "takes fixed steps"),
+    ("spera2004_afc.toml", ["-ts_rk_type", "zz"], "Unknown option zz for -ts_rk_type"),
+])
+def test_bad_petsc_options_are_usage_errors(deck, options, words, tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "isosim", "run", INPUT / deck, "--out", out, *options],
+                          cwd=tmp_path, env=CLEAN_ENV, capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 2, proc.stderr
+    assert words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not out.exists(), "nothing may be written before the options are checked"
+
+
+@needs_mpirun
+def test_bad_petsc_option_under_mpirun_prints_once(tmp_path):
+    proc = run_cli(["sweep", INPUT / "xiong_fig1.toml", "--out", tmp_path / "out", "--vary",
+                    "phases.opx.beta=0,0.1", "-ts_type", "euler"], np=2, cwd=tmp_path, timeout=TIMEOUT)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("is an explicit integrator") == 1, proc.stderr
