@@ -20,7 +20,6 @@ The model-specific knowledge is the table :data:`STUDIES`; everything else is ge
 import copy
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ import numpy as np
 from . import __version__
 from .deck import validate
 from .deck.load import apply_overrides, read_toml
-from .errors import EXIT_OK, DeckError, IsosimError, UsageError
+from .errors import EXIT_OK, DeckError, UsageError
 
 #: Per model: the grid keys refined in space (``cells``, optional ``stretch``; None: no
 #: grid), the headline results compared (dicts are compared entry by entry), and the deck
@@ -50,6 +49,8 @@ STUDIES = {
 ROUNDOFF = 1000 * np.finfo(float).eps
 #: The finest level of a time study may take at most this many fixed steps.
 MAX_FIXED_STEPS = 10**6
+#: More levels than this cannot be afforded at any ratio (2^20 times the first level's work).
+MAX_LEVELS = 20
 DEFAULT_RTOL = 1e-10
 
 
@@ -86,6 +87,9 @@ def plan(deck_path, overrides, refine, levels, ratio=2.0, dt0=None, rtol=None, p
     if levels < 2:
         raise UsageError(f"error: --levels {levels}: a convergence study needs at least 2 levels "
                          "(3 or more for an observed order and a Richardson extrapolation)")
+    if levels > MAX_LEVELS:
+        raise UsageError(f"error: --levels {levels}: expected at most {MAX_LEVELS} (each level costs "
+                         "the previous one times the ratio, or more)")
     if not ratio > 1.0 or not math.isfinite(ratio):
         raise UsageError(f"error: --ratio {ratio:g}: expected a refinement ratio above 1, e.g. 2")
     if space and study["cells"] is None:
@@ -294,14 +298,12 @@ def converge_command(args, petsc_options):
     study = plan(args.deck, args.set, args.refine, args.levels, args.ratio, args.dt0, args.rtol,
                  petsc_options)
     from .cli import init_petsc
+    # PETSc first: modules that import petsc4py.PETSc (studies, runner, models) would make it
+    # start without the pass-through options. They are checked against the finest level's
+    # solver (the most steps).
+    comm = init_petsc(petsc_options, study["model"], study["decks"][-1]["solver"])
     from .studies import default_out
-    comm = init_petsc(petsc_options)
     out = Path(args.out) if args.out else default_out(args.deck, "converge")
-    try:
-        run_study(study, args.deck, out, comm, force=args.force, petsc_options=petsc_options,
-                  progress_seconds=args.progress)
-    except IsosimError as exc:      # raised on every rank: say it once
-        if comm.rank == 0:
-            print(str(exc), file=sys.stderr, flush=True)
-        return exc.exit_code
+    run_study(study, args.deck, out, comm, force=args.force, petsc_options=petsc_options,
+              progress_seconds=args.progress)
     return EXIT_OK
