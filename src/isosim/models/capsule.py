@@ -25,6 +25,7 @@ from ..deck.capsule import mass_term_per_amu
 from ..io.distributed import Slab
 from ..discretization.soret_fv import face_coefficients, flux_divergence, operator_rows
 from ..physics import soret
+from .state_check import first_unphysical, value_text
 
 
 class Species:
@@ -205,6 +206,17 @@ class CapsuleProblem:
         for obj in (self._A, self._ghosted, self.da):
             if obj is not None:
                 obj.destroy()
+
+    def check_state(self, u):
+        """The first non-finite or negative concentration (relative to its uniform start) of a
+        local state, named by species and cell; None if there is none. Local."""
+        v = self.local(u)
+        at = first_unphysical(v)
+        if at is None:
+            return None
+        cell = self.first + at[0]
+        return (f"concentration of {self.species[at[1]].name} (relative to its start) in cell {cell + 1} of "
+                f"{self.ncells}, x = {(cell + 0.5) * self.h * 1e3:.4g} mm from the hot end, is {value_text(v[at])}")
 
     # ------------------------------------------------------------------ diagnostics
     def local(self, u):

@@ -14,6 +14,7 @@ from ..deck.chamber import productivity_params, resolved_thermal
 from ..io.distributed import Slab
 from ..physics.chamber import MassFunction, Productivity, StateLayout, Thermal, path_rates, wallrock_mass
 from ..physics.constants import ZERO_C
+from .state_check import first_unphysical, value_text
 
 
 def _mass_function(decks, which, Tm0, Teq):
@@ -169,6 +170,24 @@ class ChamberProblem:
         """f = du/ds for the local rows (flat arrays). Local: no communication."""
         if self.nloc:
             self.local.rates(s, u.reshape(self.nloc, self.width), f.reshape(self.nloc, self.width))
+
+    def check_state(self, u):
+        """The first non-finite value, or negative temperature, mass, concentration or
+        inventory, of the local members' rows, named by member and column; None if there is
+        none. (ln C and the ratio- or delta-weighted inventories may be negative.) Local."""
+        if not self.nloc:
+            return None
+        rows = np.asarray(u).reshape(self.nloc, self.width)
+        L, p = self.layout, self.params
+        names = ["Ta (wallrock temperature / its liquidus)", "Mm (melt mass / M0)", "Mct (cumulate mass / M0)",
+                 "Men (enclave mass / M0)"] + [f"{c} of {e}" for e in p.elements for c in L.ELEMENT] + \
+            [f"{c} of {r}" for r in p.ratios for c in L.RATIO] + [f"{c} of {d}" for d in p.stable for c in L.STABLE]
+        positive = np.array([n.split(" ")[0] in L.GLOBAL + ("Cm", "Nct", "Nen", "Ne", "Ntrap") for n in names])
+        at = first_unphysical(rows, positive[None, :])
+        if at is None:
+            return None
+        return (f"{names[at[1]]} (state column {at[1]}, scaled) of member {int(self.starts[self.comm.rank]) + at[0]} "
+                f"is {value_text(rows[at])}")
 
     def gather_rows(self, u):
         """Every member's row on rank 0 as an array [member, column] (None elsewhere). Collective."""

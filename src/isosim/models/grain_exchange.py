@@ -32,6 +32,7 @@ from ..physics import grain_exchange as phys
 from ..physics.constants import ZERO_C
 from ..physics.paths import PathBatch, path_from_deck
 from ..physics.populations import size_classes
+from .state_check import first_unphysical, value_text
 
 
 class Member:
@@ -231,6 +232,23 @@ class GrainExchangeProblem:
         _, b = self.split(mask)
         b[:] = (self.boundary_mass[self.own_in_local] == 0)[None, :]
         return mask
+
+    def check_state(self, u):
+        """The first non-finite or negative concentration of a local state (they are relative
+        to the bulk rock: positive and O(1)), named by isotope, phase, class, member and cell;
+        None if there is none. Local."""
+        g, b = self.split(u)
+        at = first_unphysical(g)
+        if at is not None:
+            i, n, j = at
+            return (f"concentration of {self.isotopes[n]} in {self.phases[self.phase_of_class[j]]} grain "
+                    f"class {int(self.class_starts[self.comm.rank]) + j} (member {self.mem_local[self.cls_mem[j]]}), "
+                    f"cell {i + 1} of {self.n} counted from the centre, is {value_text(g[at])}")
+        at = first_unphysical(b)
+        if at is not None:
+            return (f"grain-boundary concentration of {self.isotopes[at[0]]} (member "
+                    f"{self.own_members[at[1]]}) is {value_text(b[at])}")
+        return None
 
     # ------------------------------------------------------------------ TS callbacks
     def initial_state(self, u):

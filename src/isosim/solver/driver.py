@@ -189,23 +189,37 @@ class Driver:
         J.assemble()
 
     def _poststep(self, ts):
-        self.last_good_time = ts.getTime()
-        self.last_good_step = ts.getStepNumber()
-        self.last_good_dt = ts.getTimeStep()
-        ts.getSolution().copy(self.last_good)
+        # Check the step just accepted before it becomes the last good state: PETSc's step-size
+        # controllers compare error norms with ">", which a NaN never satisfies (an explicit
+        # step with a non-finite stage is accepted), and a negative concentration is no error
+        # to them at all.
+        bad = self._check_state(ts)
+        stalled = "" if bad else self._check_progress(ts)
         now = time.monotonic()
         cfg = self.checkpoint_cfg
         due = 0
         if self.write_checkpoint is not None:
-            if cfg["every_steps"] and self.last_good_step % cfg["every_steps"] == 0:
+            if cfg["every_steps"] and ts.getStepNumber() % cfg["every_steps"] == 0:
                 due = 1
             if cfg["every_seconds"] and now - self._last_ckpt_wall >= cfg["every_seconds"]:
                 due = 1
         sig = self.stop_request.signum if self.stop_request else 0
-        flags = np.array([due, sig], dtype=np.int64)
+        flags = np.array([due, sig, bool(bad), bool(stalled)], dtype=np.int64)
         if self.comm.size > 1:  # every rank must take the same decision at the same step
             from mpi4py import MPI
             self.comm.Allreduce(MPI.IN_PLACE, flags, op=MPI.MAX)
+        if flags[2] or flags[3]:
+            found = self.comm.allgather(bad or stalled) if self.comm.size > 1 else [bad or stalled]
+            rank, detail = next((r, m) for r, m in enumerate(found) if m)
+            on_rank = f" (on rank {rank})" if self.comm.size > 1 and flags[2] else ""
+            self._trouble = ("state" if flags[2] else "stall", detail + on_rank, ts.getTime(), ts.getStepNumber())
+            # stop here; run() hands the (negative) reason to _fail, which restores the last good state
+            ts.setConvergedReason(PETSc.TS.ConvergedReason.DIVERGED_STEP_REJECTED)
+            return
+        self.last_good_time = ts.getTime()
+        self.last_good_step = ts.getStepNumber()
+        self.last_good_dt = ts.getTimeStep()
+        ts.getSolution().copy(self.last_good)
         if flags[1]:
             self._stop_signal = self.stop_request.name if self.stop_request and self.stop_request.signum \
                 else "a signal on another rank"
@@ -216,6 +230,58 @@ class Driver:
         if now - self._last_progress >= self.progress_seconds > 0:
             self._last_progress = now
             self._progress(ts)
+
+    def _check_state(self, ts):
+        """What is wrong with the state just accepted, or "": the problem's ``check_state``
+        (non-finite or negative values, named by quantity, member and cell), else a plain
+        finite check. Local; O(N), a few per cent of a step."""
+        u = ts.getSolution().getArray(readonly=True)
+        check = getattr(self.problem, "check_state", None)
+        if check is not None:
+            return check(u) or ""
+        if np.isfinite(u).all():
+            return ""
+        i = int(np.argmin(np.isfinite(u)))
+        return f"unknown {i} of this rank's {u.size} is {u[i]}"
+
+    #: Steps over which progress is measured, and the margin over the step limit beyond which
+    #: the run is declared stalled (a step size that later grows back is given 100x the room).
+    STALL_WINDOW, STALL_MARGIN = 200, 100.0
+
+    def _check_progress(self, ts):
+        """A message if the step size has collapsed so far that the run cannot end within
+        the step limit, or "". The same on every rank (TS time and steps are global).
+
+        A tolerance below what double precision can meet (``-ts_rtol 1e-30``) does not make
+        PETSc fail: the controller shrinks the step to ~1e-11 of the run and crawls for
+        months. Measured over the last ``STALL_WINDOW`` steps, if the mean step would need
+        ``STALL_MARGIN`` times more steps than the limit allows and the step is not growing,
+        the run stops now instead (exit 3, last good state checkpointed).
+        """
+        step, t, dt = ts.getStepNumber(), ts.getTime(), ts.getTimeStep()
+        w = getattr(self, "_window", None)
+        if w is None or step < w[0]:
+            self._window = (step, t, dt)
+            return ""
+        if step - w[0] < self.STALL_WINDOW:
+            return ""
+        self._window = (step, t, dt)
+        mean = (t - w[1]) / (step - w[0])
+        left, allowed = self.problem.end_time - t, ts.getMaxSteps() - step
+        if dt > 2.0 * w[2] or mean * allowed * self.STALL_MARGIN >= left:
+            return ""
+        need = left / mean if mean > 0 else float("inf")
+        return (f"the step size has collapsed: the last {step - w[0]} steps advanced "
+                f"{self.recorder.describe_dt(t - w[1])} (mean step {self.recorder.describe_dt(mean)}); at that "
+                f"rate the run needs ~{need:.2g} more steps, and the step limit (solver.max_steps or "
+                f"-ts_max_steps) is {ts.getMaxSteps()}")
+
+    def _tolerances(self):
+        """The relative and absolute tolerances in force, as numbers."""
+        vals = []
+        for x in self.ts.getTolerances():
+            vals.append(x.min()[1] if isinstance(x, PETSc.Vec) else x)
+        return vals
 
     def _progress(self, ts):
         tau = ts.getTime()
@@ -301,6 +367,9 @@ class Driver:
             self.problem.destroy()
 
     def _fail(self, reason):
+        """Checkpoint the last good state (when checkpoints are written) and raise
+        SolverFailure saying where and why. Collective."""
+        trouble = getattr(self, "_trouble", None)
         names = {v: k for k, v in vars(PETSc.TS.ConvergedReason).items() if isinstance(v, int)}
         what = names.get(reason, str(reason))
         if reason == PETSc.TS.ConvergedReason.CONVERGED_ITS:
@@ -313,12 +382,33 @@ class Driver:
             self.ts.setStepNumber(self.last_good_step)
             self.ts.setTimeStep(self.last_good_dt)
             self.write_checkpoint(self)
+            # the deck cannot change at a restart, but PETSc options can: name the one to change
+            option = f"-ts_max_steps {10 * self.ts.getMaxSteps()}" if what.startswith("the step limit") \
+                else "-ts_rtol ..."
             saved = " The last good state was checkpointed; after changing the solver settings, " \
-                    f"continue with: {self.restart_hint} -ts_rtol ... (PETSc options may change at a restart)."
-        raise SolverFailure(
-            f"error: the time integrator failed ({what}) after step {self.last_good_step}, at "
-            f"{where}, with step size {self.recorder.describe_dt(self.last_good_dt)}.{saved} Try a "
-            "smaller -ts_dt, looser -ts_rtol/-ts_atol, or another -ts_type (arkimex, rosw).")
+                    f"continue with: {self.restart_hint} {option} (PETSc options may change at a restart)."
+        step_size = self.recorder.describe_dt(self.last_good_dt)
+        if trouble is None:
+            raise SolverFailure(
+                f"error: the time integrator failed ({what}) after step {self.last_good_step}, at "
+                f"{where}, with step size {step_size}.{saved} Try a smaller -ts_dt, looser "
+                "-ts_rtol/-ts_atol, or another -ts_type (arkimex, rosw).")
+        kind, detail, t_bad, step_bad = trouble
+        rtol, atol = self._tolerances()
+        if kind == "state":
+            head = (f"error: the solution became unphysical at step {step_bad} ({self.recorder.describe(t_bad)}): "
+                    f"{detail}")
+            advice = ("Try tighter tolerances (-ts_rtol, -ts_atol), adaptive steps (not -ts_adapt_type none) or "
+                      "smaller ones (-ts_adapt_dt_max); if it persists, check the deck's physical values.")
+        else:
+            head = f"error: the run cannot finish: {detail}"
+            advice = ("A tolerance below what double precision can meet does this"
+                      + (f" (here rtol = {rtol:g}, atol = {atol:g})" if min(rtol, atol) < 1e-14 else "")
+                      + "; try -ts_rtol/-ts_atol of 1e-13 or more, or another -ts_type (arkimex, rosw).")
+        kept = (f"was checkpointed; after changing the solver settings, continue with: {self.restart_hint} "
+                "-ts_... (PETSc options may change at a restart)") if saved else "was not saved"
+        raise SolverFailure(f"{head}. The last good state (step {self.last_good_step}, at {where}, step size "
+                            f"{step_size}) {kept}. No results were written. {advice}")
 
 
 def _hms(seconds):
