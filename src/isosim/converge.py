@@ -90,8 +90,9 @@ def plan(deck_path, overrides, refine, levels, ratio=2.0, dt0=None, rtol=None, p
     if levels > MAX_LEVELS:
         raise UsageError(f"error: --levels {levels}: expected at most {MAX_LEVELS} (each level costs "
                          "the previous one times the ratio, or more)")
-    if not ratio > 1.0 or not math.isfinite(ratio):
-        raise UsageError(f"error: --ratio {ratio:g}: expected a refinement ratio above 1, e.g. 2")
+    if not 1.0 < ratio <= 16.0:
+        raise UsageError(f"error: --ratio {ratio:g}: expected a refinement ratio above 1 and at most "
+                         "16, e.g. 2")
     if space and study["cells"] is None:
         raise UsageError(f"error: --refine {refine}: the {model} model has no spatial grid (it is "
                          "integrated along the melt temperature); refine the time step with --refine time")
