@@ -8,6 +8,8 @@ import contextlib
 import os
 from pathlib import Path
 
+from ..errors import CheckpointIOError
+
 
 @contextlib.contextmanager
 def atomic_path(path):
@@ -26,9 +28,22 @@ def atomic_path(path):
 
 
 def write_text(path, text):
-    """Atomically write a text file."""
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(text)
+    """Atomically write a UTF-8 text file.
+
+    Raises
+    ------
+    CheckpointIOError
+        (exit code 4) naming the file and the reason (disk full, read-only directory, file
+        size limit); the previous content of ``path``, if any, is intact and no temporary
+        file is left behind.
+    """
+    try:
+        with atomic_path(path) as tmp:
+            # UTF-8 whatever the locale: decks hold degree signs and are read back as UTF-8
+            Path(tmp).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CheckpointIOError(f"error: could not write {path}: {exc.strerror or exc}; its previous "
+                                "version, if any, is intact") from None
 
 
 def _fsync_dir(directory):

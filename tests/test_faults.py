@@ -1,0 +1,171 @@
+"""A full file system or a read-only directory: a clear message, exit 4, the previous
+checkpoint intact, and a restart that finishes once the fault is gone.
+
+The full file system is a real one: a 1 MiB tmpfs mounted for the test (root only). The
+tests that need it are skipped where mounting is impossible, and say so. A file-size limit
+(RLIMIT_FSIZE) is no substitute here: Open MPI's PMIx store needs files of several MiB
+before MPI starts, far more than a fast test's checkpoints. Runtime: ~25 s.
+"""
+
+import contextlib
+import os
+import subprocess
+
+import h5py
+import pytest
+
+import killharness as kh
+from conftest import INPUT, run_cli
+from isosim.errors import EXIT_IO, EXIT_SOLVER, EXIT_USAGE
+
+SMALL = ["--set", "grid.cells=40", "--progress", "0"]
+DECK = INPUT / "xiong_fig1.toml"
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted run (checkpoints every 10 steps, as in the tests)."""
+    d = tmp_path_factory.mktemp("faults") / "ref"
+    run_cli(["run", DECK, "--out", d, "--checkpoint-steps", "10", *SMALL], check=0)
+    assert kh.complete_checkpoint(d / "checkpoint.h5") == (True, 270)   # the last, 4 steps before the end
+    return d
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 1 MiB tmpfs, unmounted afterwards."""
+    mnt = tmp_path / "fs"
+    mnt.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): {proc.stderr.strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _fill(fs, leave=0):
+    """Fill the file system, then free ``leave`` bytes (a disk that fills up during a write)."""
+    with open(fs / "filler", "wb", buffering=0) as f:
+        with contextlib.suppress(OSError):
+            while True:           # unbuffered: the write that fails is the one caught here
+                f.write(b"\0" * 4096)
+        f.truncate(max(f.tell() - leave, 0))
+
+
+def _stopped_at(out, steps=60):
+    """A run stopped (exit 3) at step ``steps`` with its checkpoint there."""
+    run_cli(["run", DECK, "--out", out, "--checkpoint-steps", "10", *SMALL, "-ts_max_steps", str(steps)],
+            check=EXIT_SOLVER)
+    assert kh.complete_checkpoint(out / "checkpoint.h5") == (True, steps)
+
+
+def _refused_cleanly(out, proc, what, step):
+    """Exit 4, the file and the reason named, no traceback, no temporaries, no results,
+    and the checkpoint of ``step`` intact."""
+    assert proc.returncode == EXIT_IO, proc.stdout + proc.stderr
+    assert what in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not [p.name for p in out.iterdir() if ".tmp." in p.name]
+    assert not (out / "summary.json").exists() and not (out / "results.h5").exists()
+    assert kh.complete_checkpoint(out / "checkpoint.h5") == (True, step)
+
+
+def _finishes(out, reference):
+    """The restart completes and equals the uninterrupted run bitwise (-ts_max_steps undoes
+    the stop the test set up)."""
+    run_cli(["restart", out, "--progress", "0", "-ts_max_steps", "1000000"], check=0)
+    assert kh.compare_results(reference, out) >= 10
+
+
+def test_disk_full_before_the_run(small_fs):
+    """Not even deck.toml fits: exit 4 naming the file and the reason, no traceback."""
+    _fill(small_fs)
+    out = small_fs / "run"
+    proc = run_cli(["run", DECK, "--out", out, *SMALL])
+    assert proc.returncode == EXIT_IO, proc.stderr
+    assert f"could not write {out / 'deck.toml'}: No space left on device" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (out.exists() and any(out.iterdir()))
+
+
+HDF5_CRASH = ("io/distributed.py CollectiveFile lets HDF5 write to the full disk; after the failed close, "
+              "freeing the h5py file id segfaults in HDF5 1.10's H5F__close_cb (PETSc catches it: "
+              "MPI_ABORT, exit 59, h5py tracebacks on stderr). Writing the serial file into memory "
+              "(h5py.File(io.BytesIO())) and then to disk with Python gives exit 4 (verified)")
+
+
+#: Bytes left free: none (the temporary file cannot even be created), or a few pages (the
+#: disk fills up in the middle of writing the file: HDF5 itself meets the error).
+LEAVE = [0, pytest.param(8192, marks=pytest.mark.xfail(strict=True, reason=HDF5_CRASH))]
+
+
+@pytest.mark.parametrize("leave", LEAVE)
+def test_disk_full_at_a_checkpoint(small_fs, reference, leave):
+    """The disk fills up between checkpoints: the next one cannot be written. Exit 4, the
+    previous checkpoint intact (the restart after space is freed uses it and ends bitwise)."""
+    out = small_fs / "run"
+    _stopped_at(out, 60)
+    _fill(small_fs, leave)
+    proc = run_cli(["restart", out, "--progress", "0", "-ts_max_steps", "1000000"])
+    _refused_cleanly(out, proc, f"could not write checkpoint {out / 'checkpoint.h5'}", 60)
+    assert "No space left on device" in proc.stderr
+    (small_fs / "filler").unlink()
+    _finishes(out, reference)
+
+
+@pytest.mark.parametrize("leave", LEAVE)
+def test_disk_full_at_the_results(small_fs, reference, leave):
+    """The last checkpoint (step 270 of 274: none is due after it) fits, the results do not:
+    exit 4, no summary.json, the checkpoint intact; the run finishes once space is freed."""
+    out = small_fs / "run"
+    _stopped_at(out, 270)
+    _fill(small_fs, leave)
+    proc = run_cli(["restart", out, "--progress", "0", "-ts_max_steps", "1000000"])
+    _refused_cleanly(out, proc, f"could not write results in {out}", 270)
+    (small_fs / "filler").unlink()
+    _finishes(out, reference)
+
+
+def _make_read_only(path):
+    """Read-only for this process: a read-only remount as root (root ignores file modes),
+    the file mode otherwise. Returns the function that undoes it."""
+    if os.geteuid() == 0:
+        subprocess.run(["mount", "-o", "remount,ro", str(path)], check=True)
+        return lambda: subprocess.run(["mount", "-o", "remount,rw", str(path)], check=True)
+    os.chmod(path, 0o555)
+    return lambda: os.chmod(path, 0o755)
+
+
+@pytest.fixture
+def lockable_dir(tmp_path):
+    """A directory this process can make read-only: a tmpfs as root, a plain one otherwise."""
+    if os.geteuid() != 0:
+        yield tmp_path
+        return
+    mnt = tmp_path / "fs"
+    mnt.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"root here cannot mount (so cannot make a directory read-only for itself): {proc.stderr}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_read_only_directory(lockable_dir, reference):
+    """The run directory turns read-only between checkpoints: exit 4 naming the checkpoint
+    and the reason, the previous checkpoint intact; writable again, the restart ends bitwise.
+    A new run into a read-only place is refused before anything runs (exit 2)."""
+    out = lockable_dir / "run"
+    _stopped_at(out, 60)
+    undo = _make_read_only(lockable_dir if os.geteuid() == 0 else out)
+    try:
+        proc = run_cli(["restart", out, "--progress", "0", "-ts_max_steps", "1000000"])
+        _refused_cleanly(out, proc, f"could not write checkpoint {out / 'checkpoint.h5'}", 60)
+        assert "Read-only file system" in proc.stderr or "Permission denied" in proc.stderr
+        other = run_cli(["run", DECK, "--out", lockable_dir / "new" if os.geteuid() == 0 else out / "new",
+                         *SMALL])
+        assert other.returncode == EXIT_USAGE and "cannot create output directory" in other.stderr
+        assert "Traceback" not in other.stderr
+    finally:
+        undo()
+    _finishes(out, reference)
