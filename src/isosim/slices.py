@@ -93,6 +93,11 @@ def _read_slice(d):
     if not isinstance(summary, dict) or "slice" not in summary:
         raise UsageError(f"error: {d} is not a slice of a sweep (its summary.json has no 'slice' record); "
                          "slices are written by 'isosim sweep DECK --slice K/N'")
+    record = summary["slice"]
+    fields = ("index", "count", "first_member", "stop_member", "total_members")
+    if (not isinstance(record, dict) or any(not isinstance(record.get(f), int) for f in fields)
+            or any(k not in summary for k in ("sweep_digest", "members", "varied", "deck", "ranks", "wall_time_s"))):
+        raise UsageError(f"error: {d / 'summary.json'} is not a complete slice summary (was it edited?)")
     if not (d / "results.h5").is_file():
         raise UsageError(f"error: {d} holds no results.h5; run the slice again before merging")
     return summary
