@@ -15,7 +15,6 @@ Profiles (``HYPOTHESIS_PROFILE``):
 import copy
 import math
 import os
-import string
 
 import numpy as np
 from hypothesis import HealthCheck, settings
@@ -433,7 +432,3 @@ def check_setup(deck):
         if hasattr(problem, "destroy"):
             problem.destroy()
     return True
-
-
-def alphabet_text(max_size=20):
-    return st.text(alphabet=string.ascii_letters + string.digits + "._-=:,/\"' ", max_size=max_size)
