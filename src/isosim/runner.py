@@ -147,7 +147,8 @@ class Run:
             h5.attrs["deck"] = self.deck_toml
             self.recorder.write_results(h5)
         try:
-            with CollectiveFile(self.run_dir / "results.h5", self.comm, prepare=prepare) as f:
+            with CollectiveFile(self.run_dir / "results.h5", self.comm, prepare=prepare,
+                                size_hint=self.recorder.output_bytes()) as f:
                 self.recorder.write_fields(f)
         except OSError as exc:
             raise CheckpointIOError(f"error: could not write results in {self.run_dir}: {exc}") from None

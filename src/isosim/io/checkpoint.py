@@ -69,8 +69,11 @@ def write_checkpoint(path, comm, *, meta, deck_toml, fields, outputs):
                 field_shape={n: list(map(int, fields[n].shape)) for n in names},
                 field_hash={n: f"{field_hash(comm, fields[n]):016x}" for n in names})
     checksum = _digest(outputs, meta)
+    nbytes = sum(a.nbytes for a in outputs.values()) + len(json.dumps(meta)) + sum(
+        int(np.prod(s.shape)) * s.data.dtype.itemsize for s in fields.values())
     try:
-        with CollectiveFile(path, comm, keep_previous=path.with_name(path.stem + ".prev.h5")) as f:
+        with CollectiveFile(path, comm, keep_previous=path.with_name(path.stem + ".prev.h5"),
+                            size_hint=nbytes) as f:
             f.attrs("/", format=FORMAT, meta=json.dumps(meta, sort_keys=True),
                     **{k: meta[k] for k in SCALARS})   # for people reading it with h5dump
             for name in sorted(outputs):

@@ -13,6 +13,7 @@ number of ranks can verify what it reads.
 """
 
 import contextlib
+import errno
 import os
 import sys
 from dataclasses import dataclass
@@ -117,13 +118,21 @@ class CollectiveFile:
     prepare : callable(h5py.File) or None
         Called on rank 0 alone, first, with the new file open serially: the place for the
         small datasets that only rank 0 holds (ensemble results, time series).
+    size_hint : int or None
+        Expected size in bytes (rank 0's value is used). When the file system has less
+        free space than that (plus a margin), nothing is written and ``OSError(ENOSPC)`` is
+        raised: HDF5 meeting a full disk in the middle of a write can crash the process.
     """
 
-    def __init__(self, path, comm, keep_previous=None, prepare=None):
+    #: free space kept beyond ``size_hint``: HDF5's own metadata and some slack
+    MARGIN = 1 << 20
+
+    def __init__(self, path, comm, keep_previous=None, prepare=None, size_hint=None):
         self.path = path
         self.comm = comm
         self.keep_previous = keep_previous
         self.prepare = prepare
+        self.size_hint = size_hint
         self.parallel = comm.size > 1 and parallel_h5py()
         self.root = comm.rank == 0
         self.error = None
@@ -136,6 +145,9 @@ class CollectiveFile:
             _warned.append(1)
             print("warning: h5py has no MPI support here; large fields are gathered on rank 0 "
                   "to be written (install an MPI-enabled h5py for collective output)", file=sys.stderr)
+        if self.root and self.size_hint is not None:
+            self._check_space()
+        self._agree()
         mode = "w"
         if self.prepare is not None:
             mode = "r+"
@@ -155,6 +167,17 @@ class CollectiveFile:
             self.error = exc
         self._agree()
         return self
+
+    def _check_space(self):
+        try:
+            st = os.statvfs(self.path.parent)
+        except OSError:
+            return                        # unknown: let the write itself find out
+        free = st.f_bavail * st.f_frsize
+        need = int(self.size_hint * 1.05) + self.MARGIN
+        if free < need:
+            self.error = OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)} ({need / 1e6:.1f} MB "
+                                 f"needed, {free / 1e6:.1f} MB free in {self.path.parent})")
 
     def _guard(self, fn):
         if self.error is None and self.file is not None:
@@ -252,8 +275,8 @@ class CollectiveFile:
                     os.replace(self.path, self.keep_previous)
                 os.replace(self.tmp, self.path)
                 _fsync_dir(self.path.parent)
-            except OSError as exc:
-                self.error = exc
+            except OSError as err:
+                self.error = err
         errors = self.comm.bcast(None if self.error is None else str(self.error), root=0)
         if errors:
             self._discard()

@@ -50,6 +50,14 @@ class Recorder:
         for i in range(len(self.profiles["tau"])):
             self.local_profiles.append({k: v[:, i] for k, v in stacks.items()})
 
+    def output_bytes(self):
+        """About the size of the results file: the recordings, and each profile of a large
+        field twice (concentrations and deltas). Rank 0's value is the one used."""
+        small = sum(np.asarray(v).nbytes for v in self.state().values())
+        fields = self.problem.state_fields(np.zeros(self.problem.local_size))
+        big = sum(2 * 8 * len(self.local_profiles) * int(np.prod(fields[k].shape)) for k in self.PROFILED)
+        return small + big
+
     def write_fields(self, f):
         """Write the split recordings into a :class:`~isosim.io.distributed.CollectiveFile`.
         Collective. (Models without large fields write nothing here.)"""
