@@ -189,14 +189,23 @@ def test_not_a_deck_file(tmp_path):
     ("chamber", "sweep.samples", 5, "expected [sample.\"KEY\"] tables"),
     # beuler, theta and cn take fixed steps of initial_dt: 1e8 steps, hours before the step limit
     ("grain_exchange", "solver.ts_type", "theta", "takes fixed steps"),
+    # a table position on a parabolic profile was ignored, then extrapolated into the Soret check
+    ("capsule", "temperature.table_x_mm", [-1e6], "not used by profile = 'parabolic'"),
+    # wall rock starting above its liquidus: M_a° = -2.2 (negative wall rock), or with T_l,a = 1
+    # degC the set-up gave inf and NaN
+    ("chamber", {"thermal.T_liquidus_wallrock_C": 1000.0, "thermal.T_wallrock0_C": 1050.0}, None, "M_a° = -2.163"),
+    ("chamber", {"thermal.T_liquidus_wallrock_C": 1.0, "thermal.T_solidus_C": 0.0}, None, "M_a° = -1.143"),
+    # b > 0: a melt fraction that falls as the temperature rises
+    ("chamber", "productivity.wallrock.b", 5.0, "productivity.wallrock.b = 5.0: expected a finite number >= -1000 and < 0"),
 ])
 def test_regressions(model, key, value, words, tmp_path):
     raw = copy.deepcopy(next(r for name, r in _bases(model)))
-    parts = key.split(".")
-    node = raw
-    for p in parts[:-1]:
-        node = node.setdefault(p, {})
-    node[parts[-1]] = value
+    for k, v in (key.items() if isinstance(key, dict) else [(key, value)]):
+        parts = k.split(".")
+        node = raw
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = v
     path = tmp_path / "deck.toml"
     with pytest.raises(DeckError) as err:
         validate(raw, str(path))

@@ -123,6 +123,10 @@ def cross_check(deck):
         problems += _check_element(f"elements.{name}", el)
     t = deck["temperature"]
     L = deck["capsule"]["length_mm"]
+    table_keys = ("file", "table_x_mm", "table_T_C")
+    unused = [k for k in (table_keys if t["profile"] != "table" else ("hot_C", "cold_C")) if t[k] not in (None, "", [])]
+    for k in unused:
+        problems.append(f"temperature.{k} = {t[k]!r}: not used by profile = {t['profile']!r}; remove it")
     if t["profile"] in ("linear", "parabolic"):
         for k in ("hot_C", "cold_C"):
             if t[k] is None:
@@ -176,7 +180,8 @@ def _check_scales(deck):
     from ..physics import soret
     cap, t = deck["capsule"], deck["temperature"]
     profile = soret.TemperatureProfile.from_deck(cap, t)
-    T = profile.T_C(np.concatenate([np.linspace(0.0, cap["length_mm"], 1001), t["table_x_mm"]]))
+    x = np.linspace(0.0, cap["length_mm"], 1001)
+    T = profile.T_C(np.concatenate([x, t["table_x_mm"]]) if t["profile"] == "table" else x)
     h_m = cap["length_mm"] * 1e-3 / cap["cells"]
     duration_s = deck["time"]["duration_h"] * 3600.0
     problems = []

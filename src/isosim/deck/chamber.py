@@ -41,7 +41,8 @@ PRODUCTIVITY = Table({
     "form": Field("str", "logistic", choices=("logistic", "linear"),
                   doc="logistic: f = 1/(1 + a exp(b phi)), phi = (T - T_s)/(T_l - T_s); linear: f = phi"),
     "a": Field("float", None, min=0.0, min_exclusive=True, max=1e12, doc="logistic a"),
-    "b": Field("float", None, min=-1000.0, max=1000.0, doc="logistic b"),
+    "b": Field("float", None, min=-1000.0, max=0.0, max_exclusive=True,
+               doc="logistic b (negative: the melt fraction rises with temperature)"),
 })
 
 PULSED = {
@@ -210,7 +211,49 @@ def cross_check(deck):
     problems.extend(check_studies(deck))
     if not problems:                         # needs the temperatures to be in order
         problems.extend(_check_partition(deck, th))
+        problems.extend(_check_energy(deck, th))
     return problems
+
+
+def _check_energy(deck, th):
+    """The wall-rock mass that reaches T_eq, M_a° = heat released by the chamber / heat one
+    unit of wall rock absorbs (the model's eq. 4), must be a positive, finite number:
+    otherwise the run integrates a negative mass of wall rock to a meaningless end."""
+    import math
+
+    import numpy as np
+
+    from ..physics.chamber import MassFunction, Productivity, Thermal, wallrock_mass
+    from ..physics.constants import ZERO_C
+    K = lambda key: np.array([th[key] + ZERO_C])
+    v = lambda key: np.array([th[key]])
+    t = Thermal(Tlm=K("T_liquidus_magma_C"), Tm0=K("T_magma0_C"), Tr0=K("T_liquidus_recharge_C"),
+                Tla=K("T_liquidus_wallrock_C"), Ta0=K("T_wallrock0_C"), Ts=K("T_solidus_C"), Teq=K("T_eq_C"),
+                dhm=v("dh_magma_J_kg"), dhr=v("dh_recharge_J_kg"), dha=v("dh_wallrock_J_kg"),
+                cpm=v("cp_magma_J_kgK"), cpr=v("cp_recharge_J_kgK"), cpa=v("cp_wallrock_J_kgK"),
+                chi=[deck["assimilation"]["chi"]])
+
+    def productivity(which, T_l):
+        form, a, b = productivity_params(deck, which)
+        return Productivity(np.array([form]), t.Ts, T_l, np.array([a]), np.array([b]))
+
+    def mass(which):
+        m = deck[which]
+        if m["form"] != "pulses":
+            return MassFunction(m["form"], t.Tm0, t.Teq, total=[m["mass"] if m["form"] == "linear" else 0.0])
+        return MassFunction("pulses", t.Tm0, t.Teq, dM=[m["pulse_mass"]], T_K=np.array([m["pulse_T_C"]]) + ZERO_C,
+                            steep_per_K=[m["pulse_steepness_per_K"]], exponent=[m["pulse_exponent"]])
+
+    with np.errstate(all="ignore"):
+        Ma0, released, absorbed = (float(x[0]) for x in wallrock_mass(
+            t, productivity("magma", t.Tlm), productivity("recharge", t.Tr0), productivity("wallrock", t.Tla),
+            mass("recharge"), mass("eruption")))
+    if math.isfinite(Ma0) and Ma0 > 0:
+        return []
+    return [f"thermal: the chamber gives up {released:.4g} J/kg between T_magma0_C and T_eq_C, and one kg of "
+            f"wall rock absorbs {absorbed:.4g} J between T_wallrock0_C and T_eq_C: the wall-rock mass M_a° "
+            f"= {Ma0:.4g} (eq. 4); expected a positive number: the wall rock must start well below its liquidus "
+            "T_liquidus_wallrock_C, and the magma and recharge liquidus above T_eq_C"]
 
 
 #: Largest |ln D| of a partition coefficient D = D° exp(-dH / R T) on the path: real bulk D
