@@ -178,3 +178,22 @@ def test_solver_failure_checkpoints_last_good_state(tmp_path):
     assert not (out / "summary.json").exists() and not (out / "results.h5").exists()
     run_cli(["restart", out, "--progress", "0", "-ts_max_steps", "1000000"], check=0)
     _compare(ref, out, bitwise=True)
+
+
+def test_restart_before_the_first_checkpoint_starts_again(tmp_path):
+    """A run killed before its first checkpoint (a SLURM job requeued early) restarts from the
+    beginning with its deck.toml and PETSc options, and temporary files of killed writers are
+    removed; the result equals a run that was never stopped."""
+    ref = tmp_path / "ref"
+    args = ["--progress", "0", "--set", "grid.cells=40"]
+    run_cli(["run", INPUT / "xiong_fig1.toml", "--out", ref, *args, "-ts_arkimex_type", "4"], check=0)
+    out = tmp_path / "run"
+    run_cli(["run", INPUT / "xiong_fig1.toml", "--out", out, *args, "-ts_arkimex_type", "4"], check=0)
+    for name in ("summary.json", "results.h5", "checkpoint.h5", "checkpoint.prev.h5"):
+        (out / name).unlink(missing_ok=True)          # as if killed before any of them existed
+    (out / ".checkpoint.h5.tmp.12345").write_bytes(b"\0" * 100)
+    proc = run_cli(["restart", out, "--progress", "0"], check=0)
+    assert "starting again from the beginning" in proc.stdout
+    assert "removed 1 temporary file" in proc.stdout and not (out / ".checkpoint.h5.tmp.12345").exists()
+    _compare(ref, out, bitwise=True)
+

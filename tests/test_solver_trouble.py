@@ -69,9 +69,6 @@ def test_step_limit_from_the_deck(tmp_path):
     assert f"isosim restart {out} -ts_max_steps 100 " in proc.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="cli.py's restart imports isosim.runner, which imports the models and "
-                   "with them petsc4py.PETSc, before init_petsc(options): PETSc starts without options, so "
-                   "neither the checkpoint's PETSc options nor new ones apply to a restart")
 def test_restart_honours_petsc_options(tmp_path):
     """After a stop at the step limit, ``isosim restart DIR -ts_max_steps 30`` must stop again
     at step 30 (the new option applies), not run to the end."""

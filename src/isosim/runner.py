@@ -4,6 +4,7 @@ Every function here is collective over ``comm``: errors found on rank 0 (an exis
 directory, a bad checkpoint) are broadcast so that all ranks stop together, never hang.
 """
 
+import contextlib
 import json
 import sys
 import time
@@ -15,8 +16,7 @@ from .deck.load import read_toml, tomllib
 from .errors import CheckpointIOError, IsosimError, RestartError, UsageError
 from .io.atomic import write_text
 from .io.distributed import CollectiveFile
-from .io.checkpoint import latest_good_checkpoint, newest_header, write_checkpoint
-from .models import REGISTRY
+from .io.checkpoint import NAMES, latest_good_checkpoint, newest_header, write_checkpoint
 from .solver.stages import stage
 
 #: Files isosim writes in a run directory (``--force`` removes exactly these).
@@ -50,6 +50,8 @@ def prepare_run_dir(run_dir, force):
             f"or 'isosim restart {run_dir}' to continue it.")
     for f in existing:
         (run_dir / f).unlink()
+    if run_dir.is_dir():
+        remove_stale_temporaries(run_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -78,6 +80,7 @@ class Run:
         self.petsc_options = list(petsc_options)
         self.progress_seconds = progress_seconds
         self.log = log if comm.rank == 0 else (lambda *a, **k: None)
+        from .models import REGISTRY      # imports petsc4py.PETSc: only after init_petsc
         problem_cls, recorder_cls = REGISTRY[deck["model"]]
         with stage("setup"):
             self.problem = problem_cls([deck], comm)
@@ -193,7 +196,38 @@ def read_restart_meta(run_dir):
         raise RestartError(f"error: {run_dir} is not a run directory")
     if (run_dir / "summary.json").exists() and not (run_dir / "checkpoint.h5").exists():
         raise RestartError(f"error: the run in {run_dir} is complete (summary.json exists); nothing to restart")
+    if not any((run_dir / n).exists() for n in NAMES) and (run_dir / "deck.toml").exists():
+        return FreshStart(run_dir)
     return newest_header(run_dir, say=lambda m: None)
+
+
+class FreshStart:
+    """A run stopped before its first checkpoint (killed early, or a SLURM job requeued
+    before its first USR1): restarting it means starting it again from its deck.toml.
+    Quacks like a checkpoint header for the command line (``meta``)."""
+
+    def __init__(self, run_dir):
+        deck_path = Path(run_dir) / "deck.toml"
+        deck = validate(read_toml(deck_path), deck_path)
+        options = []
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            options = list(json.loads((Path(run_dir) / "run.json").read_text())["petsc_options"])
+        self.meta = {"model": deck["model"], "petsc_options": options}
+
+    def __getitem__(self, key):
+        return getattr(self, key)
+
+
+def remove_stale_temporaries(run_dir):
+    """Remove the temporary files of writers that were killed (``.NAME.tmp.PID``). Only at a
+    (re)start, when no other process writes in ``run_dir``. Returns their names."""
+    removed = []
+    for p in sorted(Path(run_dir).glob(".*.tmp.*")):
+        if p.name[1:].split(".tmp.")[0] in RUN_FILES:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+                removed.append(p.name)
+    return removed
 
 
 def check_restart(run_dir, ck):
@@ -230,7 +264,17 @@ def _diff_keys(a, b, prefix=""):
 
 
 def restart_run(run_dir, comm, *, petsc_options=(), progress_seconds=10.0, log=print):
-    """Continue the run in ``run_dir`` from its newest good checkpoint. Collective."""
+    """Continue the run in ``run_dir`` from its newest good checkpoint (or from the start if it
+    stopped before writing one). Collective."""
+    removed = collective(comm, lambda: remove_stale_temporaries(run_dir))
+    if removed and comm.rank == 0:
+        log(f"[isosim] removed {len(removed)} temporary file(s) left by interrupted writes: {', '.join(removed)}")
+    if not any((Path(run_dir) / n).exists() for n in NAMES):
+        deck_path = Path(run_dir) / "deck.toml"
+        deck = collective(comm, lambda: validate(read_toml(deck_path), deck_path))
+        log(f"[isosim] no checkpoint in {run_dir} yet (stopped before the first one): starting "
+            "again from the beginning") if comm.rank == 0 else None
+        return Run(deck, run_dir, comm, petsc_options, progress_seconds, log).execute()
     ck = latest_good_checkpoint(run_dir, comm, say=lambda m: print(m, file=sys.stderr, flush=True))
     deck = collective(comm, lambda: check_restart(run_dir, ck))
     run = Run(deck, run_dir, comm, petsc_options, progress_seconds, log)
