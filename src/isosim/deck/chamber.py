@@ -298,7 +298,7 @@ def _check_mass_function(deck, which, Tm0, Teq):
         for T in t["pulse_T_C"]:
             if not Teq <= T <= Tm0:
                 problems.append(f"{which}.pulse_T_C contains {T:g}: expected temperatures on the path, "
-                                f"between T_eq = {Teq:g} and T_m° = {Tm0:g}")
+                                f"between thermal.T_eq_C = {Teq:g} and T_magma0_C = {Tm0:g}")
     else:
         for k in lists:
             if t[k]:

@@ -311,8 +311,9 @@ def _check_scales(deck):
         worst = np.unravel_index(np.argmax(np.where(np.isfinite(lnK), np.abs(lnK), np.inf)), lnK.shape)
         if not abs(lnK[worst]) <= MAX_LN_K:
             problems.append(f"phases.{name}: ln K = (lnK_A + lnK_offset_K2)/T^2 + lnK_B/T + lnK_C reaches "
-                            f"{lnK[worst]:g} at {T_K[worst[1]] - ZERO_C:g} degC on the path; expected |ln K| <= "
-                            f"{MAX_LN_K:g} (K = exp(ln K) must be a finite number)")
+                            f"{lnK[worst]:g} at {T_K[worst[1]] - ZERO_C:g} degC on the path (temperature."
+                            f"{', temperature.'.join(_PATH_KEYS[kind])}); expected |ln K| <= {MAX_LN_K:g} "
+                            "(K = exp(ln K) must be a finite number)")
     return problems
 
 
