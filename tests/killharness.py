@@ -58,8 +58,8 @@ INPUT = ROOT / "input"
 #: which a restarted process recomputes, so its restarts agree to round-off only (see
 #: tests/test_kill.py::test_chamber_fsal_restart_bitwise).
 CASES = {
-    "grain_exchange": (INPUT / "xiong_fig1.toml", ["--set", "grid.cells=40"], 0.0),
-    "capsule": (INPUT / "huang2010_zm70.toml", ["--set", "capsule.cells=60"], 0.0),
+    "grain_exchange": (INPUT / "xiong_fig1.toml", ["--set", "grid.cells=400"], 0.0),
+    "capsule": (INPUT / "huang2010_zm70.toml", ["--set", "capsule.cells=1000"], 0.0),
     "chamber": (INPUT / "spera2004_afc.toml", [], 1e-12),
 }
 CKPT_TMP = ".checkpoint.h5.tmp"
@@ -175,7 +175,7 @@ def expected_resume(run_dir):
     return None
 
 
-def _equal(x, y, rtol):
+def _equal(x, y, rtol, name=""):
     if x.shape != y.shape:
         return False
     if x.dtype.kind != "f":
@@ -183,6 +183,10 @@ def _equal(x, y, rtol):
     if rtol == 0:
         return np.array_equal(x, y, equal_nan=True)
     scale = np.nanmax(np.abs(x)) if np.isfinite(x).any() else 1.0
+    if name.endswith(("_balance", "residual")):
+        # conservation residuals are differences of order-1 totals: their round-off is
+        # relative to 1, not to their own (tiny) size
+        scale = max(scale, 1.0)
     return np.allclose(x, y, rtol=0, atol=rtol * max(scale, 1e-300), equal_nan=True)
 
 
@@ -198,7 +202,7 @@ def compare_results(ref_dir, run_dir, rtol=0.0):
             raise ChainError(f"results.h5 datasets differ: {sorted(set(names) ^ set(other))}")
         for n in names:
             x, y = a[n][()], b[n][()]
-            if not _equal(x, y, rtol):
+            if not _equal(x, y, rtol, n):
                 diff = np.abs(x - y).max() if x.shape == y.shape and x.dtype.kind == "f" else "shape"
                 raise ChainError(f"results.h5 {n} differs from the uninterrupted run (max |diff| {diff})")
     sa, sb = (json.loads((d / "summary.json").read_text()) for d in (ref_dir, run_dir))
@@ -212,7 +216,14 @@ def _close_members(a, b, rtol):
     """Headline results of two summaries agree within ``rtol`` (numbers) or exactly (others)."""
     if len(a) != len(b):
         return False
+    def flat(d, prefix=""):            # nested tables (Cm_ppm: {Sr: ...}) as dotted keys
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
     for ma, mb in zip(a, b):
+        ma, mb = flat(ma), flat(mb)
         if set(ma) != set(mb):
             return False
         for k in ma:
@@ -285,6 +296,7 @@ class Chain:
         writing = False
         stale = set(self._temporaries())      # left by earlier kills: not this attempt's
         fire_at = t0 + plan[2] if plan and plan[0] == "start" else None
+        ident, completed = self._checkpoint_id(), 0
         while proc.poll() is None:
             now = time.monotonic()
             if plan is not None and fire_at is None:
@@ -293,6 +305,12 @@ class Chain:
                 started += w and not writing
                 finished += writing and not w
                 writing = w
+                # a write can be over between two polls: a new checkpoint.h5 (another inode)
+                # still counts it, so the chain's kills do not drift towards the end of the run
+                now_id = self._checkpoint_id()
+                if now_id != ident:
+                    ident, completed = now_id, completed + 1
+                    started, finished = max(started, completed), max(finished, completed)
                 mode, k, delay = plan
                 if (mode == "write" and started >= k) or (mode == "between" and finished >= k) or \
                         (mode == "results" and any(x.startswith(RESULT_TMPS) for x in names)):
@@ -349,7 +367,7 @@ class Chain:
                 args = run_args
             else:
                 args = restart_args
-        self.tally.wall_s = time.monotonic() - t_start
+        self.tally.wall_s += time.monotonic() - t_start
         return self.tally
 
     def _check_restart_refused(self, n):
@@ -362,6 +380,14 @@ class Chain:
         if proc.returncode != 4 or "no usable checkpoint" not in proc.stderr or "Traceback" in proc.stderr:
             raise ChainError(f"attempt {n}: restart without a checkpoint gave exit {proc.returncode}:\n"
                              f"{proc.stdout}{proc.stderr}")
+
+    def _checkpoint_id(self):
+        """(inode, mtime) of checkpoint.h5: it changes with every completed write (a rename)."""
+        try:
+            st = os.stat(self.run_dir / "checkpoint.h5")
+            return st.st_ino, st.st_mtime_ns
+        except FileNotFoundError:
+            return None
 
     def _temporaries(self):
         """Names of the temporary files in the run directory."""
@@ -424,6 +450,13 @@ def kill_chain(model, workdir, kills, seed, np_=None, every_steps=None, env=None
                   np_=np_, startup_s=min(wall, 3.0 if np_ else 1.5), env=env)
     tally = chain.run()
     compared = compare_results(ref, chain.run_dir, rtol)
+    for _ in range(5):
+        # a fast machine can outrun the kill plan (writes over between two polls): go through
+        # the run again, from a fresh start, until the kills asked for have happened
+        if tally.kills >= kills:
+            break
+        tally = chain.run()
+        compared = compare_results(ref, chain.run_dir, rtol)
     return tally, compared, every
 
 
