@@ -195,6 +195,8 @@ def test_not_a_deck_file(tmp_path):
     # degC the set-up gave inf and NaN
     ("chamber", {"thermal.T_liquidus_wallrock_C": 1000.0, "thermal.T_wallrock0_C": 1050.0}, None, "M_a° = -2.163"),
     ("chamber", {"thermal.T_liquidus_wallrock_C": 1.0, "thermal.T_solidus_C": 0.0}, None, "M_a° = -1.143"),
+    # a denormal concentration: the radiogenic ratio's rate divides by M_m C_m = 4e-314 (inf)
+    ("chamber", "elements.Sr.C_magma_ppm", 4.345847379902e-311, "expected 0 or at least 1e-12 of the element's"),
     # b > 0: a melt fraction that falls as the temperature rises
     ("chamber", "productivity.wallrock.b", 5.0, "productivity.wallrock.b = 5.0: expected a finite number >= -1000 and < 0"),
 ])

@@ -259,6 +259,8 @@ def _check_energy(deck, th):
 #: Largest |ln D| of a partition coefficient D = D° exp(-dH / R T) on the path: real bulk D
 #: lie within 1e-4..1e3; the bound only keeps D (and C_a = C_s / D_a) finite and non-zero.
 MAX_LN_D = 300.0
+#: Smallest non-zero end-member concentration relative to the element's largest one.
+MIN_RELATIVE_PPM = 1e-12
 
 
 def _check_partition(deck, th):
@@ -271,6 +273,12 @@ def _check_partition(deck, th):
               "wallrock": (th["T_wallrock0_C"], th["T_eq_C"])}
     problems = []
     for name, el in deck["elements"].items():
+        ppm = {k: el[k] for k in ("C_magma_ppm", "C_recharge_ppm", "C_wallrock_ppm")}
+        for k, c in ppm.items():
+            # the state holds C / max(C): a far smaller non-zero end member divides ratios by ~0
+            if 0.0 < c < MIN_RELATIVE_PPM * max(ppm.values()):
+                problems.append(f"elements.{name}.{k} = {c:g}: expected 0 or at least {MIN_RELATIVE_PPM:g} of the "
+                                f"element's largest concentration ({max(ppm.values()):g} ppm)")
         for which, temps in ranges.items():
             D0 = el[f"D_{which}"] if el[f"D_{which}"] is not None else el["D_magma"]
             dH = el[f"dH_{which}_J_mol"] if el[f"dH_{which}_J_mol"] is not None else el["dH_magma_J_mol"]
