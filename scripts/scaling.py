@@ -57,11 +57,12 @@ def case_command(case, ranks, mode, quick, out):
     scale = ranks if mode == "weak" else 1
     shrink = 10 if quick else 1
     if case == "grain":
-        bins = (500 * scale if mode == "weak" else 1000) // shrink
-        cells = 256
+        bins = 1000 // shrink                      # the deck's largest population per phase
+        cells = 128 * scale if mode == "weak" else 256
         unknowns = 2 * (2 * bins * cells + 1)
         args = ["run", ROOT / "input/scaling_grain_population.toml", "--out", out, "--force",
-                "--set", f"phases.opx.bins={bins}", "--set", f"phases.cpx.bins={bins}"]
+                "--set", f"phases.opx.bins={bins}", "--set", f"phases.cpx.bins={bins}",
+                "--set", f"grid.cells={cells}"]
         return args, f"{unknowns:,} unknowns"
     if case == "capsule":
         cells = 400_000 * scale // shrink
