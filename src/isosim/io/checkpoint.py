@@ -149,9 +149,8 @@ def verify_fields(ck, comm):
         raise CheckpointIOError(errors[0])
 
 
-def newest_header(run_dir, say=print):
-    """The header of the newest checkpoint in ``run_dir`` that reads and verifies (without its
-    fields), trying the previous one if not. Local (any rank, before MPI/PETSc start)."""
+def _first_good(run_dir, verify, say):
+    """The first of ``checkpoint.h5``, ``checkpoint.prev.h5`` that ``verify`` accepts."""
     run_dir = Path(run_dir)
     errors = []
     for name in NAMES:
@@ -159,42 +158,39 @@ def newest_header(run_dir, say=print):
         if not p.exists():
             continue
         try:
-            return read_header(p)
+            ck = verify(p)
         except CheckpointIOError as exc:
             errors.append(str(exc))
             say(f"warning: {exc}; trying an older checkpoint")
+            continue
+        if errors:
+            say(f"warning: restarting from the older checkpoint {p}")
+        return ck
     detail = "; ".join(errors) if errors else "no checkpoint.h5 there"
     raise CheckpointIOError(f"error: no usable checkpoint in {run_dir} ({detail})")
+
+
+def newest_header(run_dir, say=print):
+    """The header of the newest checkpoint in ``run_dir`` that reads and verifies (without its
+    fields), trying the previous one if not. Local (any rank, before MPI/PETSc start)."""
+    return _first_good(run_dir, read_header, say)
 
 
 def latest_good_checkpoint(run_dir, comm, say=print):
     """The newest checkpoint in ``run_dir`` whose header and fields all verify. Collective.
 
-    Prints (through ``say``, rank 0) which file is used when the newest one is refused.
+    Prints (through ``say``, rank 0) why a newer one was refused and which file is used.
     """
-    run_dir = Path(run_dir)
-    errors = []
-    for name in NAMES:
-        p = run_dir / name
-        if not p.exists():
-            continue
+    def verify(p):
+        local, ck = None, None
         try:
-            local = None
-            try:
-                ck = read_header(p)
-            except CheckpointIOError as exc:
-                local, ck = str(exc), None
-            bad = [e for e in comm.allgather(local) if e]
-            if bad:
-                raise CheckpointIOError(bad[0])
-            verify_fields(ck, comm)
+            ck = read_header(p)
         except CheckpointIOError as exc:
-            errors.append(str(exc))
-            if comm.rank == 0:
-                say(f"warning: {exc}; trying an older checkpoint")
-            continue
-        if errors and comm.rank == 0:
-            say(f"warning: restarting from the older checkpoint {p}")
+            local = str(exc)
+        bad = [e for e in comm.allgather(local) if e]     # every rank takes the same decision
+        if bad:
+            raise CheckpointIOError(bad[0])
+        verify_fields(ck, comm)
         return ck
-    detail = "; ".join(errors) if errors else "no checkpoint.h5 there"
-    raise CheckpointIOError(f"error: no usable checkpoint in {run_dir} ({detail})")
+
+    return _first_good(run_dir, verify, say if comm.rank == 0 else (lambda m: None))
