@@ -32,7 +32,7 @@ from fuzz_support import (IN_SCHEMA, check_rejection, check_setup, mangled_text,
                           reference_text, scaled)
 
 from isosim.deck import deck_digest, load_deck, to_toml, validate
-from isosim.deck.load import tomllib
+from isosim.deck.load import split_key, tomllib
 from isosim.errors import DeckError
 
 MODELS = ("grain_exchange", "capsule", "chamber")
@@ -197,13 +197,15 @@ def test_not_a_deck_file(tmp_path):
     ("chamber", {"thermal.T_liquidus_wallrock_C": 1.0, "thermal.T_solidus_C": 0.0}, None, "M_a° = -1.143"),
     # a denormal concentration: the radiogenic ratio's rate divides by M_m C_m = 4e-314 (inf)
     ("chamber", "elements.Sr.C_magma_ppm", 4.345847379902e-311, "expected 0 or at least 1e-12 of the element's"),
+    # a lognormal truncated above at 0: scipy's truncnorm raised a ValueError in 'isosim sweep'
+    ("chamber", "sample.\"elements.Sr.D_wallrock\".high", 0.0, "lognormal values are positive"),
     # b > 0: a melt fraction that falls as the temperature rises
     ("chamber", "productivity.wallrock.b", 5.0, "productivity.wallrock.b = 5.0: expected a finite number >= -1000 and < 0"),
 ])
 def test_regressions(model, key, value, words, tmp_path):
     raw = copy.deepcopy(next(r for name, r in _bases(model)))
     for k, v in (key.items() if isinstance(key, dict) else [(key, value)]):
-        parts = k.split(".")
+        parts = split_key(k)
         node = raw
         for p in parts[:-1]:
             node = node.setdefault(p, {})

@@ -121,6 +121,9 @@ def check_sample(deck, key, d):
         problems.append(f"sample.\"{key}\": low = {d['low']:g} is not below high = {d['high']:g}")
     if not problems and d["dist"] == "loguniform" and d["low"] <= 0:
         problems.append(f"sample.\"{key}\".low = {d['low']:g}: loguniform needs low > 0")
+    if not problems and d["dist"] == "lognormal" and d["high"] is not None and d["high"] <= 0:
+        problems.append(f"sample.\"{key}\".high = {d['high']:g}: lognormal values are positive; expected "
+                        "high > 0")
     return problems
 
 
