@@ -101,6 +101,8 @@ def test_bad_capsule_decks(tmp_path, what, args, message):
 def test_table_profile_file(tmp_path):
     deck = tmp_path / "d.toml"
     text = DECK.read_text().replace('profile = "parabolic"', 'profile = "table"\nfile = "T.csv"')
+    # the end temperatures belong to the analytic profiles (a table profile refuses them)
+    text = "\n".join(line for line in text.splitlines() if not line.startswith(("hot_C", "cold_C")))
     deck.write_text(text)
     (tmp_path / "T.csv").write_text("x_mm,T_C\n0,1560\n2,1450\n4,1215\n")
     run_cli(["run", deck, "--out", tmp_path / "ok", *FAST, "--set", "time.duration_h=1.0",
