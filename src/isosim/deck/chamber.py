@@ -244,10 +244,20 @@ def _check_energy(deck, th):
         return MassFunction("pulses", t.Tm0, t.Teq, dM=[m["pulse_mass"]], T_K=np.array([m["pulse_T_C"]]) + ZERO_C,
                             steep_per_K=[m["pulse_steepness_per_K"]], exponent=[m["pulse_exponent"]])
 
+    fm, fr, fa = productivity("magma", t.Tlm), productivity("recharge", t.Tr0), productivity("wallrock", t.Tla)
     with np.errstate(all="ignore"):
+        # first without the eruption, whose heat is an integral over the path (0.5 ms a deck,
+        # 5 s for a 10^4-member sweep): it removes at most M_e,max (c_p,m span + dh_m df_m)
         Ma0, released, absorbed = (float(x[0]) for x in wallrock_mass(
-            t, productivity("magma", t.Tlm), productivity("recharge", t.Tr0), productivity("wallrock", t.Tla),
-            mass("recharge"), mass("eruption")))
+            t, fm, fr, fa, mass("recharge"), MassFunction("none", t.Tm0, t.Teq)))
+        e = deck["eruption"]
+        me_max = {"none": 0.0, "linear": e["mass"], "pulses": sum(e["pulse_mass"])}[e["form"]]
+        fm0, fm_eq = float(fm(t.Tm0)[0][0]), float(fm(t.Teq)[0][0])
+        lost = me_max * (th["cp_magma_J_kgK"] * (th["T_magma0_C"] - th["T_eq_C"])
+                         + th["dh_magma_J_kg"] * (fm0 - fm_eq))
+        if me_max and not (released - lost > 0 and absorbed > 0 and math.isfinite(Ma0)):
+            Ma0, released, absorbed = (float(x[0]) for x in wallrock_mass(t, fm, fr, fa, mass("recharge"),
+                                                                          mass("eruption")))
     if math.isfinite(Ma0) and Ma0 > 0:
         return []
     return [f"thermal: the chamber gives up {released:.4g} J/kg between T_magma0_C and T_eq_C, and one kg of "
