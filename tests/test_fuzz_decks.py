@@ -175,6 +175,8 @@ def test_not_a_deck_file(tmp_path):
     ("capsule", "elements.Fe.dS_T_dT_per_C2", 1.0, "Soret potential"),
     # a starting delta of -1000 permil for the reference isotope: a zero ratio, division by zero
     ("capsule", "elements.Fe.start_delta_permil", [-1000.0, 0.0, 0.0], "expected a list of finite numbers > -1000"),
+    # two isotopes of one mass: the Soret fit divided by a mass difference of 0 (NaN Omega)
+    ("capsule", "elements.Fe.masses_amu", [53.9396105, 53.9396105, 56.935394], "expected distinct masses"),
     # hot_C = cold_C: no gradient, the Soret fit divides 0 by 0 (NaN Omega and T0 in summary.json)
     ("capsule", "temperature.cold_C", 1528.0, "isothermal"),
     # dH = 1e7 J/mol: D = D0 exp(-1300) = 0, C_a = C_s / D_a = inf

@@ -214,6 +214,9 @@ def _check_element(key, el):
     n = len(el["isotopes"])
     if len(set(el["isotopes"])) != n:
         problems.append(f"{key}.isotopes = {el['isotopes']}: expected distinct names")
+    if len(set(el["masses_amu"])) != len(el["masses_amu"]):
+        problems.append(f"{key}.masses_amu = {el['masses_amu']}: expected distinct masses (Omega and the "
+                        "delta slopes are per amu of mass difference)")
     for k in ("masses_amu", "abundances", "start_delta_permil"):
         if el[k] and len(el[k]) != n:
             problems.append(f"{key}.{k} has {len(el[k])} entries: expected one per isotope ({n})")
