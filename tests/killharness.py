@@ -228,7 +228,7 @@ def _close_members(a, b, rtol):
             return False
         for k in ma:
             x, y = np.asarray(ma[k]), np.asarray(mb[k])
-            if x.dtype.kind in "fi" and not _equal(x.astype(float), y.astype(float), rtol):
+            if x.dtype.kind in "fi" and not _equal(x.astype(float), y.astype(float), rtol, k):
                 return False
             if x.dtype.kind not in "fi" and ma[k] != mb[k]:
                 return False
@@ -451,9 +451,10 @@ def kill_chain(model, workdir, kills, seed, np_=None, every_steps=None, env=None
     tally = chain.run()
     compared = compare_results(ref, chain.run_dir, rtol)
     for _ in range(5):
-        # a fast machine can outrun the kill plan (writes over between two polls): go through
-        # the run again, from a fresh start, until the kills asked for have happened
-        if tally.kills >= kills:
+        # a fast (or loaded) machine can outrun the kill plan (writes over between two polls):
+        # go through the run again, from a fresh start, until the kills asked for have
+        # happened, a fifth of them inside checkpoint writes
+        if tally.kills >= kills and tally.in_checkpoint_write >= kills // 5:
             break
         tally = chain.run()
         compared = compare_results(ref, chain.run_dir, rtol)
