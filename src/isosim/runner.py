@@ -101,7 +101,7 @@ class Run:
                 "nranks": self.comm.size, "petsc_options": self.petsc_options}
 
         fields = driver.state_fields()
-        fields.update(self.recorder.field_state(fields))
+        fields.update(self.recorder.field_state())
         write_checkpoint(self.run_dir / "checkpoint.h5", self.comm, meta=meta, deck_toml=self.deck_toml,
                          fields=fields, outputs=self.recorder.state() if self.comm.rank == 0 else None)
 

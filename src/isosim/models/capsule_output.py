@@ -147,8 +147,7 @@ class CapsuleRecorder(Recorder):
         f.slab("profiles/x_mm", Slab((n,), lo, x), units="mm", description="cell centres from the hot end")
         f.slab("profiles/T_C", Slab((n,), lo, p.profile.T_C(x)), units="degC",
                description="temperature at the cell centres")
-        fields = {"u": Slab((n, p.nsp), lo, np.empty((p.nloc, 0)))}    # only its row count is used
-        u = self.profile_stack("u", fields).transpose(1, 2, 0)          # (profile, species, cell)
+        u = self.profile_stack("u").transpose(1, 2, 0)          # (profile, species, cell)
         c0 = np.array([sp.concentration0 for sp in p.species])
         nprof, npair = u.shape[0], len(self._pairs())
         f.slab("profiles/concentration", Slab((nprof, p.nsp, n), lo, u * c0[None, :, None], axis=2),

@@ -183,11 +183,9 @@ class GrainRecorder(Recorder):
         """Grain profiles, each rank its own classes: [profile, isotope, class, cell]. Collective."""
         p = self.problem
         lead = self.lead
-        fields = {"grains": Slab((p.ncls_global, p.niso, p.n), int(p.class_starts[p.comm.rank]),
-                                 np.empty((p.ncls, 0)))}     # only its row count is used
-        grains = self.profile_stack("grains", fields).transpose(1, 2, 0, 3)   # (profile, iso, class, cell)
+        grains = self.profile_stack("grains").transpose(1, 2, 0, 3)   # (profile, iso, class, cell)
         shape = (grains.shape[0], p.niso, p.ncls_global, p.n)
-        start = fields["grains"].start
+        start = self.layout()["grains"].start
         bulk = lead.deck["element"]["bulk_concentration"]
         f.slab("profiles/concentration", Slab(shape, start, grains * bulk, axis=2),
                units=lead.deck["element"]["unit"],

@@ -24,37 +24,37 @@ class Recorder:
         fields = self.problem.state_fields(u)
         self.local_profiles.append({k: fields[k].data.copy() for k in self.PROFILED})
 
-    def profile_stack(self, name, fields):
+    def layout(self):
+        """The problem's state fields as this rank holds them: global shapes and first rows
+        (the data of an uninitialised array, never read). Local."""
+        return self.problem.state_fields(np.empty(self.problem.local_size))
+
+    def profile_stack(self, name):
         """This rank's rows of every profile of ``name``: [row, profile, ...]."""
-        s = fields[name]
         if not self.local_profiles:
+            s = self.layout()[name]
             return np.zeros((s.data.shape[0], 0, *s.shape[1:]))
         return np.stack([p[name] for p in self.local_profiles], axis=1)
 
-    def field_state(self, fields):
-        """Split recordings for a checkpoint, given the problem's ``state_fields`` (for the
-        rows this rank holds). Local."""
-        out = {}
-        for k in self.PROFILED:
-            s = fields[k]
-            out[f"profile_{k}"] = Slab((s.shape[0], len(self.local_profiles), *s.shape[1:]), s.start,
-                                       self.profile_stack(k, fields))
-        return out
+    def field_state(self):
+        """Split recordings for a checkpoint: this rank's rows of each profile stack. Local."""
+        fields = self.layout()
+        return {f"profile_{k}": Slab((fields[k].shape[0], len(self.local_profiles), *fields[k].shape[1:]),
+                                     fields[k].start, self.profile_stack(k)) for k in self.PROFILED}
 
-    def load_fields(self, read, fields):
+    def load_fields(self, read):
         """This rank's rows of the split recordings of a checkpoint (any writer rank count)."""
         if not self.PROFILED:
             return
-        self.local_profiles = []
+        fields = self.layout()
         stacks = {k: read(f"profile_{k}", fields[k].start, fields[k].stop) for k in self.PROFILED}
-        for i in range(len(self.profiles["tau"])):
-            self.local_profiles.append({k: v[:, i] for k, v in stacks.items()})
+        self.local_profiles = [{k: v[:, i] for k, v in stacks.items()} for i in range(len(self.profiles["tau"]))]
 
     def output_bytes(self):
         """About the size of the results file: the recordings, and each profile of a large
         field twice (concentrations and deltas). Rank 0's value is the one used."""
         small = sum(np.asarray(v).nbytes for v in self.state().values())
-        fields = self.problem.state_fields(np.zeros(self.problem.local_size))
+        fields = self.layout()
         big = sum(2 * 8 * len(self.local_profiles) * int(np.prod(fields[k].shape)) for k in self.PROFILED)
         return small + big
 

@@ -303,7 +303,7 @@ class Driver:
         self.ts.setStepNumber(meta["step"])
         self.ts.setTimeStep(meta["dt"])
         self.recorder.load_state(checkpoint.outputs)
-        self.recorder.load_fields(checkpoint.read, self.state_fields())
+        self.recorder.load_fields(checkpoint.read)
         self._tau_at_start = meta["time"]
 
     def state_fields(self):
