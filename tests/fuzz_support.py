@@ -61,16 +61,8 @@ def schema_of(model):
 
 def spec_at(model, path):
     """The schema node (Field, Table or TableOf) of a key path, or None for an unknown key."""
-    from isosim.deck.schema import Table, TableOf
-    spec = schema_of(model)
-    for part in path:
-        if isinstance(spec, TableOf):
-            spec = spec.item
-        elif isinstance(spec, Table) and part in spec.fields:
-            spec = spec.fields[part]
-        else:
-            return None
-    return spec
+    from isosim.deck.schema import lookup
+    return lookup(schema_of(model), path)
 
 
 def walk(node, prefix=()):

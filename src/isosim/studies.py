@@ -246,20 +246,13 @@ def run_invert(raw, path, run_dir, comm, *, target, param, bracket, over=None, s
 def _unit_of(deck, key):
     """The unit of a deck key, from its schema (empty if none)."""
     from .deck import MODELS
-    from .deck.schema import Field, Table, TableOf
-    spec = MODELS[deck["model"]].SCHEMA
     from .deck.load import split_key
+    from .deck.schema import Field, lookup
     try:
         parts = split_key(key)
     except ValueError:
         return ""
-    for part in parts:
-        if isinstance(spec, TableOf):
-            spec = spec.item
-        elif isinstance(spec, Table) and part in spec.fields:
-            spec = spec.fields[part]
-        else:
-            return ""
+    spec = lookup(MODELS[deck["model"]].SCHEMA, parts)
     return spec.unit if isinstance(spec, Field) else ""
 
 

@@ -196,6 +196,19 @@ class TableOf:
         return {name: self.item.validate(f"{key}.{name}", v, problems) for name, v in value.items()}
 
 
+def lookup(spec, parts):
+    """The schema node (Field, Table or TableOf) at key path ``parts`` below ``spec``, or None
+    for an unknown key. A TableOf accepts any name at its level."""
+    for part in parts:
+        if isinstance(spec, TableOf):
+            spec = spec.item
+        elif isinstance(spec, Table) and part in spec.fields:
+            spec = spec.fields[part]
+        else:
+            return None
+    return spec
+
+
 def describe_schema(table, prefix=""):
     """Lines documenting every key of a schema: name, type, default, unit and meaning."""
     lines = []
