@@ -62,7 +62,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import copy  # noqa: E402
-import json  # noqa: E402
 import platform  # noqa: E402
 import pstats  # noqa: E402
 import shutil  # noqa: E402
@@ -83,7 +82,7 @@ from isosim.deck.load import read_toml  # noqa: E402
 from isosim.ensemble import expand  # noqa: E402
 from isosim.models.chamber import ChamberParameters  # noqa: E402
 from isosim.models.chamber_output import diagnostics  # noqa: E402
-from benchlib import CpuMonitor, child_env, parse_log_view, timed_run  # noqa: E402
+from benchlib import CpuMonitor, child_env, finish, parse_log_view, timed_run  # noqa: E402
 
 DEFAULT_DECK = ROOT / "input" / "spera2004_montecarlo.toml"
 DEFAULT_QUANTITIES = "Cm_ppm.Sr,eps_m.87Sr/86Sr,Mm,Ta_C"
@@ -509,12 +508,7 @@ def main():
         "warnings": [f"{n}: other processes used {c.foreign_cores:.2f} cores" for n, c in noisy],
         "total_s": time.perf_counter() - t_start,
     }
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-        print(f"wrote {args.json}")
-    if not args.keep:
-        shutil.rmtree(workdir, ignore_errors=True)
+    finish(result, args.json, workdir, args.keep)
     return 0
 
 

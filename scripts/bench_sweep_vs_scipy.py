@@ -53,7 +53,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import platform  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
@@ -74,7 +73,7 @@ from isosim.deck import load_deck  # noqa: E402
 from isosim.discretization.spherical import SphereGrid  # noqa: E402
 from isosim.ensemble import parse_values  # noqa: E402
 from isosim.physics.constants import R_GAS, SECONDS_PER_MYR, ZERO_C  # noqa: E402
-from benchlib import CpuMonitor, child_env, parse_log_view, timed_run  # noqa: E402
+from benchlib import CpuMonitor, child_env, finish, parse_log_view, timed_run  # noqa: E402
 
 KEY = "temperature.rate_C_per_Myr"
 LOG_EVENTS = ("TSStep", "SNESSolve", "PCApply", "TSFunctionEval", "TSJacobianEval", "VecMAXPY",
@@ -559,12 +558,7 @@ def main():
         "warnings": [f"{n}: other processes used {c.foreign_cores:.2f} cores" for n, c in noisy],
         "total_s": time.perf_counter() - t_start,
     }
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-        print(f"wrote {args.json}")
-    if not args.keep:
-        shutil.rmtree(workdir, ignore_errors=True)
+    finish(result, args.json, workdir, args.keep)
     return 0
 
 

@@ -8,6 +8,7 @@ Imported by ``scripts/bench_*.py`` (run as ``python scripts/bench_X.py``, so thi
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -104,3 +105,13 @@ def parse_log_view(text, events=None):
             if events is not None or ev["count"] > 0:
                 out[f[0]] = ev
     return out
+
+
+def finish(result, json_path, workdir, keep):
+    """Write ``result`` to ``json_path`` (if given) and remove ``workdir`` unless ``keep``."""
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(result, indent=1) + "\n")
+        print(f"wrote {json_path}")
+    if not keep:
+        shutil.rmtree(workdir, ignore_errors=True)
