@@ -62,4 +62,15 @@ def check_png(path):
     assert len(data) > 10_000, f"{path} is only {len(data)} bytes: an empty figure?"
 
 
+def check_plot_dir(out, expected):
+    """``isosim plot OUT`` writes exactly the ``expected`` PNGs into OUT/figures, names each
+    one it wrote, and leaves no temporary file behind."""
+    proc = run_cli(["plot", out], check=0)
+    for name in expected:
+        check_png(out / "figures" / name)
+        assert str(out / "figures" / name) in proc.stdout
+    assert sorted(p.name for p in (out / "figures").glob("*.png")) == sorted(expected)
+    assert not list((out / "figures").glob(".*")), "a temporary file was left behind"
+
+
 needs_mpirun = pytest.mark.skipif(MPIRUN is None, reason="mpirun not found")

@@ -11,7 +11,6 @@ import contextlib
 import os
 import subprocess
 
-import h5py
 import pytest
 
 import killharness as kh
@@ -34,12 +33,18 @@ def reference(tmp_path_factory):
 @pytest.fixture
 def small_fs(tmp_path):
     """A 4 MiB tmpfs (the writers keep a 1 MB margin), unmounted afterwards."""
+    yield from _tmpfs(tmp_path, "cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN)")
+
+
+def _tmpfs(tmp_path, why):
+    """Mount a 4 MiB tmpfs at tmp_path/fs for the duration of a fixture (skip with ``why`` if
+    mounting is not allowed)."""
     mnt = tmp_path / "fs"
     mnt.mkdir()
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], capture_output=True,
                           text=True)
     if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): {proc.stderr.strip()}")
+        pytest.skip(f"{why}: {proc.stderr.strip()}")
     yield mnt
     subprocess.run(["umount", "-l", str(mnt)], check=False)
 
@@ -137,14 +142,7 @@ def lockable_dir(tmp_path):
     if os.geteuid() != 0:
         yield tmp_path
         return
-    mnt = tmp_path / "fs"
-    mnt.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], capture_output=True,
-                          text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"root here cannot mount (so cannot make a directory read-only for itself): {proc.stderr}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
+    yield from _tmpfs(tmp_path, "root here cannot mount (so cannot make a directory read-only for itself)")
 
 
 def test_read_only_directory(lockable_dir, reference):

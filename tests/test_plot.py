@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import INPUT, check_png, run_cli
+from conftest import INPUT, check_plot_dir, check_png, run_cli
 
 pytest.importorskip("matplotlib")
 
@@ -34,12 +34,7 @@ def test_plot_writes_figures(tmp_path, kind):
     command, expected = CASES[kind]
     out = tmp_path / kind
     run_cli([*command, "--out", out, "--force"], check=0)
-    proc = run_cli(["plot", out], check=0)
-    for name in expected:
-        check_png(out / "figures" / name)
-        assert str(out / "figures" / name) in proc.stdout
-    assert sorted(p.name for p in (out / "figures").glob("*.png")) == sorted(expected)
-    assert not list((out / "figures").glob(".*")), "a temporary file was left behind"
+    check_plot_dir(out, expected)
 
 
 def test_plot_out_option(tmp_path):
