@@ -351,9 +351,9 @@ def _main(argv):
             if _checkpoint_overrides(args):
                 raise IsosimError("error: checkpoint intervals of a restart come from DIR/deck.toml; "
                                   "they cannot be changed without changing the deck")
-            options = list(ck["meta"]["petsc_options"]) + petsc_options
+            options = list(ck.meta["petsc_options"]) + petsc_options
             from .solver.options import restart_solver
-            comm = init_petsc(options, ck["meta"]["model"], restart_solver(args.run_dir, ck["meta"]["model"]))
+            comm = init_petsc(options, ck.meta["model"], restart_solver(args.run_dir, ck.meta["model"]))
             rank = comm.rank
             from .runner import restart_run
             summary = restart_run(args.run_dir, comm, petsc_options=options,

@@ -204,7 +204,7 @@ def read_restart_meta(run_dir):
 class FreshStart:
     """A run stopped before its first checkpoint (killed early, or a SLURM job requeued
     before its first USR1): restarting it means starting it again from its deck.toml.
-    Quacks like a checkpoint header for the command line (``meta``)."""
+    Has a checkpoint header's ``meta`` (model, PETSc options) for the command line."""
 
     def __init__(self, run_dir):
         deck_path = Path(run_dir) / "deck.toml"
@@ -213,9 +213,6 @@ class FreshStart:
         with contextlib.suppress(OSError, ValueError, AttributeError):
             options = list(json.loads((Path(run_dir) / "run.json").read_text())["petsc_options"])
         self.meta = {"model": deck["model"], "petsc_options": options}
-
-    def __getitem__(self, key):
-        return getattr(self, key)
 
 
 def remove_stale_temporaries(run_dir):
@@ -234,14 +231,14 @@ def check_restart(run_dir, ck):
     """Refuse a restart whose deck or version differs from the checkpoint's. Returns the deck."""
     deck_path = Path(run_dir) / "deck.toml"
     deck = validate(read_toml(deck_path), deck_path)
-    meta = ck["meta"]
+    meta = ck.meta
     if meta["isosim_version"] != __version__:
         raise RestartError(
             f"error: the checkpoint in {run_dir} was written by isosim {meta['isosim_version']}, "
             f"this is isosim {__version__}; results would not be reproducible, so the restart is "
             "refused. Install the matching version, or start a new run.")
     if deck_digest(deck) != meta["deck_digest"]:
-        original = validate(tomllib.loads(ck["deck_toml"]), "checkpoint")
+        original = validate(tomllib.loads(ck.deck_toml), "checkpoint")
         changed = sorted(_diff_keys(original, deck))
         raise RestartError(
             f"error: {deck_path} differs from the deck the checkpoint was written with "
@@ -278,6 +275,6 @@ def restart_run(run_dir, comm, *, petsc_options=(), progress_seconds=10.0, log=p
     ck = latest_good_checkpoint(run_dir, comm, say=lambda m: print(m, file=sys.stderr, flush=True))
     deck = collective(comm, lambda: check_restart(run_dir, ck))
     run = Run(deck, run_dir, comm, petsc_options, progress_seconds, log)
-    log(f"[isosim] restarting from step {ck['meta']['step']} (written on {ck['meta']['nranks']} "
-        f"rank(s)) at {run.recorder.describe(ck['meta']['time'])}, from {ck.path.name}") if comm.rank == 0 else None
+    log(f"[isosim] restarting from step {ck.meta['step']} (written on {ck.meta['nranks']} "
+        f"rank(s)) at {run.recorder.describe(ck.meta['time'])}, from {ck.path.name}") if comm.rank == 0 else None
     return run.execute(checkpoint=ck)

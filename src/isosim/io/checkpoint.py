@@ -99,9 +99,6 @@ class Checkpoint:
         """Rows ``lo:hi`` of state field ``name`` (local: each rank reads its own)."""
         return read_rows(self.path, f"state/{name}", lo, hi)
 
-    def __getitem__(self, key):          # ck["meta"], as restart code and tests use it
-        return getattr(self, key)
-
 
 def read_header(path):
     """Metadata and outputs of a checkpoint, checked against its SHA-256 (no field data;
