@@ -105,6 +105,12 @@ SCHEMA = Table({
         "stretch": Field("float", 1.0, min=1.0, max=1.5,
                          doc="ratio of neighbouring cell widths, cells shrinking toward the rim "
                              "(1 = uniform)"),
+        "basis": Field("str", "auto", choices=("auto", "eigen", "cells"),
+                       doc="unknowns of the grain cells (the same equations either way): 'eigen' "
+                           "integrates the amplitudes of the diffusion operator's eigenvectors, "
+                           "diagonal and several times faster per step; 'cells' the cell values "
+                           "with an O(N) tridiagonal solve, for any size; auto: eigen up to 1000 "
+                           "cells"),
     }),
     "output": Table({
         "temperatures_C": Field("float_list", [], unit="degC",

@@ -24,7 +24,7 @@ sums with one allreduce per evaluation.
 import numpy as np
 from mpi4py import MPI
 
-from ..discretization.bordered import BorderedTridiagonal
+from ..discretization.bases import make_basis
 from ..discretization.spherical import SphereGrid
 from ..io.distributed import Slab
 from ..parallel import split_classes
@@ -117,6 +117,8 @@ class GrainExchangeProblem:
         grid = decks[0]["grid"]
         self.grid = SphereGrid(grid["cells"], grid["stretch"])
         self.n = self.grid.cells
+        #: cell values or eigenvector amplitudes of the grain unknowns (see discretization.bases)
+        self.basis = make_basis(self.grid, grid["basis"])
         for m in self.members[1:]:
             if m.isotopes != first.isotopes or m.phases != first.phases:
                 raise ValueError("ensemble members must share isotopes and phases")
@@ -179,9 +181,7 @@ class GrainExchangeProblem:
         self.global_size = self.niso * (self.ncls_global * self.n + self.nmem)
         self.algebraic = bool(np.any([m.v_b == 0 for m in self.members]))
         self._factors = None
-        # face couplings as (cell, 1, 1) columns for the cell-major layout
-        self._up_inner = self.grid.up[:-1, None, None]
-        self._lo_inner = self.grid.lo[1:, None, None]
+        self._checks = 0
 
     # ------------------------------------------------------------------ coefficients
     def coefficients(self, tau):
@@ -196,7 +196,9 @@ class GrainExchangeProblem:
     def split(self, u):
         """Views (grains (n, niso, ncls), owned boundary (niso, nown)) of a local array.
 
-        Cell-major layout: every sweep over cells is a contiguous operation on all blocks."""
+        The grain part holds the basis coordinates (cell values or eigenvector amplitudes)
+        in cell/mode-major layout: every sweep over cells is a contiguous operation on all
+        blocks."""
         g = u[: self.nblocks * self.n].reshape(self.n, self.niso, self.ncls)
         b = u[self.nblocks * self.n:].reshape(self.niso, self.own_members.size)
         return g, b
@@ -233,11 +235,22 @@ class GrainExchangeProblem:
         b[:] = (self.boundary_mass[self.own_in_local] == 0)[None, :]
         return mask
 
+    #: with eigenvector unknowns, every this many checks look at every cell (a transform of
+    #: the whole state, ~30 residual-like passes); the others at the rim cells only, where
+    #: steep gradients (and so any undershoot) are, and at the finiteness of every unknown
+    FULL_CHECK_EVERY = 16
+
     def check_state(self, u):
         """The first non-finite or negative concentration of a local state (they are relative
         to the bulk rock: positive and O(1)), named by isotope, phase, class, member and cell;
         None if there is none. Local."""
         g, b = self.split(u)
+        if self.basis.name != "cells":
+            self._checks += 1
+            if (self._checks % self.FULL_CHECK_EVERY and g.size and np.isfinite(g.min()) and np.isfinite(g.max())
+                    and first_unphysical(self.basis.rim(g)) is None and first_unphysical(b) is None):
+                return None
+        g = self.basis.to_cells(g)
         at = first_unphysical(g)
         if at is not None:
             i, n, j = at
@@ -257,7 +270,7 @@ class GrainExchangeProblem:
         phiK = self._reduce_split(self._member_sums(self.phi * K))
         b = 1.0 / (phiK + self.v_b[None, :])
         g, bo = self.split(u)
-        g[:] = (K * b[:, self.cls_mem])[None]
+        g[:] = self.basis.uniform()[:, None, None] * (K * b[:, self.cls_mem])[None]
         bo[:] = b[:, self.own_in_local]
 
     def _diffusion(self, g, b_owned, kappa, K):
@@ -265,15 +278,10 @@ class GrainExchangeProblem:
         owned boundary values ``b_owned``. The same operator serves the residual and J x
         (the equations are linear). Collective (split members)."""
         bfull = self.boundary_values(b_owned)
-        rim_value = K * bfull[:, self.cls_mem]                   # (niso, ncls)
-        up, lo = self.grid.up, self.grid.lo
-        lap = np.empty_like(g)
-        diff = g[1:] - g[:-1]                                    # across the inner faces
-        lap[:-1] = self._up_inner * diff
-        lap[-1] = up[-1] * (rim_value - g[-1])
-        lap[1:] -= self._lo_inner * diff
+        outside = K * bfull[:, self.cls_mem]                     # (niso, ncls): K b at each rim
+        lap = self.basis.apply(g, outside)
         lap *= kappa[None]
-        flux = self.phi * kappa * self.grid.rim * (rim_value - g[-1])   # into each grain
+        flux = self.phi * kappa * self.grid.rim * (outside - self.basis.rim(g))   # into each grain
         sums = self._reduce_split(self._member_sums(flux)) * self.row_scale[None, :]
         return lap, sums[:, self.own_in_local]
 
@@ -290,11 +298,8 @@ class GrainExchangeProblem:
     def ijacobian(self, tau, u, shift):
         """Factor J = shift dF/du' + dF/du exactly (bordered block elimination)."""
         kappa, K = self.coefficients(tau)
-        up = self.grid.up
-        border_col = (-kappa * up[-1] * K).ravel()
         w = (self.phi * kappa * self.grid.rim * self.row_scale[self.cls_mem]).ravel()
-        self._factors = BorderedTridiagonal(kappa.ravel(), shift, self.grid.lo, up, border_col, -w,
-                                            self.group, self.ngroups)
+        self._factors = self.basis.factor(kappa.ravel(), shift, (-kappa * K).ravel(), -w, self.group, self.ngroups)
         self._border_diag_partial = self._member_sums(w * K.ravel())
         self._border_shift = shift * self.boundary_mass
         self._jac = (kappa, K, shift)
@@ -337,7 +342,7 @@ class GrainExchangeProblem:
                 rc = self.members[m].core_fraction
                 vol = np.diff(np.minimum(f, rc) ** 3)
                 w[j] = vol / rc**3
-            self._core_w = w
+            self._core_w = self.basis.weights_in_basis(w)
         return self._core_w
 
     def phase_means(self, u, core=False):
@@ -356,7 +361,7 @@ class GrainExchangeProblem:
         elif core:
             means = np.einsum("cnj,jc->nj", g, self._core_weights())
         else:
-            means = np.tensordot(self.grid.weights, g, axes=(0, 0))
+            means = np.tensordot(self.basis.mean_row, g, axes=(0, 0))
         for n in range(self.niso):
             acc[0, n] = np.bincount(key, self.phi * means[n], minlength=self.nmem * nph).reshape(self.nmem, nph)
             acc[1, n] = np.bincount(key, self.phi, minlength=self.nmem * nph).reshape(self.nmem, nph)
@@ -369,7 +374,7 @@ class GrainExchangeProblem:
         g, bo = self.split(u)
         tot = np.zeros((self.niso, self.nmem))
         mem_global = self.mem_local[self.cls_mem]
-        means = np.tensordot(self.grid.weights, g, axes=(0, 0)) if self.ncls else np.zeros((self.niso, 0))
+        means = np.tensordot(self.basis.mean_row, g, axes=(0, 0)) if self.ncls else np.zeros((self.niso, 0))
         for n in range(self.niso):
             tot[n] = np.bincount(mem_global, self.phi * means[n], minlength=self.nmem)
         vb_own = np.array([self.members[m].v_b for m in self.own_members])
@@ -429,7 +434,7 @@ class GrainExchangeProblem:
         Returns ``{"grains": (niso, ncls_global, n), "boundary": (niso, nmem)}`` on rank 0,
         None elsewhere.
         """
-        g, _ = self.split(u)
+        g = self.basis.to_cells(self.split(u)[0])
         parts = self.comm.gather(np.moveaxis(g, 0, -1).copy(), root=0)
         boundary = self.gather_boundary(u)
         if self.comm.rank != 0:
@@ -447,36 +452,38 @@ class GrainExchangeProblem:
             boundary[:, owned] = b
         return boundary
 
+    @property
+    def _grain_field(self):
+        """Name of the grain unknowns in checkpoints: the basis coordinates themselves, so that
+        a restart continues bitwise."""
+        return "grains" if self.basis.name == "cells" else "grain_modes"
+
+    def _grain_slab(self, name, g):
+        return {name: Slab((self.ncls_global, self.niso, self.n), int(self.class_starts[self.comm.rank]),
+                           np.transpose(g, (2, 1, 0)))}
+
     def state_fields(self, u):
         """This rank's rows of the state, for collective output (local, no communication).
 
-        ``grains`` [class, isotope, cell] split by classes, ``boundary`` [member, isotope]
-        split by owning rank: rank-independent order, so any rank count can read them back.
+        ``grains`` [class, isotope, cell] (or ``grain_modes`` [class, isotope, mode], the
+        eigenvector amplitudes) split by classes, ``boundary`` [member, isotope] split by
+        owning rank: rank-independent order, so any rank count can read them back.
         """
         g, bo = self.split(u)
         own = self.own_members
-        return {"grains": Slab((self.ncls_global, self.niso, self.n), int(self.class_starts[self.comm.rank]),
-                               np.transpose(g, (2, 1, 0))),
+        return {**self._grain_slab(self._grain_field, g),
                 "boundary": Slab((self.nmem, self.niso), int(own[0]) if own.size else 0, bo.T)}
+
+    def profile_fields(self, u):
+        """This rank's rows of the grain concentrations ``grains`` [class, isotope, cell]. Local."""
+        return self._grain_slab("grains", self.basis.to_cells(self.split(u)[0]))
 
     def load_state(self, read, u):
         """Fill the local array from rows read with ``read(name, lo, hi)`` (any writer rank count).
         Local: each rank reads its own rows."""
         g, bo = self.split(u)
         c0, c1 = self.class_starts[self.comm.rank], self.class_starts[self.comm.rank + 1]
-        g[:] = np.transpose(read("grains", c0, c1), (2, 1, 0))
+        g[:] = np.transpose(read(self._grain_field, c0, c1), (2, 1, 0))
         own = self.own_members
         if own.size:   # owners are contiguous: a member belongs to the rank of its first class
             bo[:] = read("boundary", own[0], own[-1] + 1).T
-
-    def scatter_state(self, state, u):
-        """Inverse of :meth:`gather_state`: fill the local array from rank 0's ``state``.
-
-        Works for any number of ranks, whatever the rank count that wrote ``state``.
-        Collective.
-        """
-        state = self.comm.bcast(state, root=0)
-        g, bo = self.split(u)
-        c0, c1 = self.class_starts[self.comm.rank], self.class_starts[self.comm.rank + 1]
-        g[:] = np.moveaxis(state["grains"][:, c0:c1], -1, 0)
-        bo[:] = state["boundary"][:, self.own_members]

@@ -19,15 +19,20 @@ class Recorder:
     #: problem state fields whose profiles are kept split over the ranks
     PROFILED = ()
 
+    def _profile_fields(self, u):
+        """The problem's fields to profile (``profile_fields`` if it has them, e.g. cell values
+        of a state held in another basis; else its state fields). Local."""
+        return getattr(self.problem, "profile_fields", self.problem.state_fields)(u)
+
     def keep_profile(self, u):
         """Keep this rank's rows of the ``PROFILED`` fields of local state ``u``. Local."""
-        fields = self.problem.state_fields(u)
+        fields = self._profile_fields(u)
         self.local_profiles.append({k: fields[k].data.copy() for k in self.PROFILED})
 
     def layout(self):
         """The problem's state fields as this rank holds them: global shapes and first rows
         (the data of an uninitialised array, never read). Local."""
-        return self.problem.state_fields(np.empty(self.problem.local_size))
+        return self._profile_fields(np.zeros(self.problem.local_size))
 
     def profile_stack(self, name):
         """This rank's rows of every profile of ``name``: [row, profile, ...]."""
