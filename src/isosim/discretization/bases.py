@@ -57,15 +57,16 @@ class CellBasis:
         """Rim cell value of every block of ``x`` (n, ...)."""
         return x[-1]
 
-    def apply(self, x, outside):
-        """L x + s * outside for ``x`` (n, ...) and the values outside the rim (...)."""
+    def apply(self, x, outside, scale, out):
+        """out = scale * (L x + s * outside) for ``x`` (n, ...), the values outside the rim
+        and the scales of the blocks (both of shape ``x.shape[1:]``)."""
         shape = (-1,) + (1,) * (x.ndim - 1)
         up_in, lo_in = self._up_inner.reshape(shape), self._lo_inner.reshape(shape)
-        out = np.empty_like(x)
         diff = x[1:] - x[:-1]                                    # across the inner faces
-        out[:-1] = up_in * diff
+        np.multiply(up_in, diff, out=out[:-1])
         out[-1] = self.grid.up[-1] * (outside - x[-1])
         out[1:] -= lo_in * diff
+        out *= scale
         return out
 
     def factor(self, kappa, shift, border_col, border_row, group, ngroups):
@@ -104,6 +105,7 @@ class EigenBasis(CellBasis):
         self.Qinv = U.T * sw[None, :]                  # modes = Qinv @ cells
         self.source = self.Qinv[:, -1] * up[-1]        # Q^-1 s
         self.probe = self.Q[-1].copy()                 # rim cell value = probe . a
+        self._scratch = self._factor_buffers = None    # reused work arrays (see apply, factor)
         super().__init__(grid)
         self.mean_row = self.weights_in_basis(w)       # volume mean = w . Q a
         self._uniform = self.Qinv.sum(axis=1)
@@ -111,13 +113,23 @@ class EigenBasis(CellBasis):
     def rim(self, x):
         return np.tensordot(self.probe, x, axes=(0, 0))
 
-    def apply(self, x, outside):
+    def apply(self, x, outside, scale, out):
+        # four whole-array passes, no temporaries of the state's size but one scratch array
         shape = (-1,) + (1,) * (x.ndim - 1)
-        return self.lam.reshape(shape) * x + self.source.reshape(shape) * np.asarray(outside)[None]
+        np.multiply(x, scale, out=out)
+        out *= self.lam.reshape(shape)
+        if self._scratch is None or self._scratch.shape != x.shape:
+            self._scratch = np.empty_like(x)
+        np.multiply.outer(self.source, scale * outside, out=self._scratch)
+        out += self._scratch
+        return out
 
     def factor(self, kappa, shift, border_col, border_row, group, ngroups):
+        shape = (self.n, kappa.size)
+        if self._factor_buffers is None or self._factor_buffers[0].shape != shape:
+            self._factor_buffers = (np.empty(shape), np.empty(shape))
         return BorderedDiagonal(kappa, shift, self.lam, self.source, self.probe, border_col, border_row,
-                                group, ngroups)
+                                group, ngroups, self._factor_buffers)
 
     def weights_in_basis(self, rows):
         return rows @ self.Q

@@ -78,10 +78,12 @@ class BorderedTridiagonal:
         self.z = z
         self.z_rim = z[-1]
 
-    def solve_blocks(self, rhs):
-        """T^-1 rhs for rhs of shape (n, nblocks) (a new array)."""
+    def solve_blocks(self, rhs, out=None):
+        """T^-1 rhs for rhs of shape (n, nblocks), into ``out`` (default: a new array)."""
         a, inv, cp = self._a, self._inv, self._cp
-        y = rhs.copy()
+        y = rhs.copy() if out is None else out
+        if out is not None:
+            out[...] = rhs
         if y.size == 0:
             return y
         n = y.shape[0]
@@ -97,16 +99,19 @@ class BorderedTridiagonal:
         """Last-cell values of blocks ``w`` (n, nblocks)."""
         return w[-1]
 
-    def partial_schur(self, rhs_blocks):
-        """T^-1 f and the per-group partial sums ``C T^-1 f`` and ``C z`` of the local blocks."""
-        w = self.solve_blocks(rhs_blocks)
+    def partial_schur(self, rhs_blocks, out=None):
+        """T^-1 f (into ``out`` if given) and the per-group partial sums ``C T^-1 f`` and
+        ``C z`` of the local blocks."""
+        w = self.solve_blocks(rhs_blocks, out)
         cf = np.bincount(self.group, self.border_row * self.rim(w), minlength=self.ngroups)
         cz = np.bincount(self.group, self.border_row * self.z_rim, minlength=self.ngroups)
         return w, cf, cz
 
     def back_substitute(self, w, y):
-        """x = T^-1 f - z y for the local blocks, given every group's border value ``y``."""
-        return w - self.z * y[self.group][None, :]
+        """x = T^-1 f - z y for the local blocks, given every group's border value ``y``:
+        in place, into ``w``."""
+        w -= self.z * y[self.group][None, :]
+        return w
 
 
 class BorderedDiagonal(BorderedTridiagonal):
@@ -127,19 +132,26 @@ class BorderedDiagonal(BorderedTridiagonal):
         As for :class:`BorderedTridiagonal`.
     """
 
-    def __init__(self, kappa, shift, lam, source, probe, border_col, border_row, group, ngroups):
+    def __init__(self, kappa, shift, lam, source, probe, border_col, border_row, group, ngroups,
+                 buffers=None):
         self.shape = (lam.size, kappa.size)
         self.group = group
         self.ngroups = ngroups
         self.border_row = border_row
         self.probe = probe
-        # shift - kappa lam >= shift > 0: never singular
-        self._inv = 1.0 / (shift - lam[:, None] * kappa[None, :])
-        self.z = (source[:, None] * border_col[None, :]) * self._inv
-        self.z_rim = probe @ self.z
+        # in place, into the caller's buffers if given (fresh arrays of this size cost page
+        # faults comparable to the arithmetic)
+        inv, z = buffers if buffers is not None else (np.empty(self.shape), np.empty(self.shape))
+        np.multiply.outer(lam, kappa, out=inv)
+        np.subtract(shift, inv, out=inv)        # shift - kappa lam >= shift > 0: never singular
+        np.divide(1.0, inv, out=inv)
+        np.multiply.outer(source, border_col, out=z)
+        z *= inv
+        self._inv, self.z = inv, z
+        self.z_rim = probe @ z
 
-    def solve_blocks(self, rhs):
-        return rhs * self._inv
+    def solve_blocks(self, rhs, out=None):
+        return np.multiply(rhs, self._inv, out=out)
 
     def rim(self, w):
         return self.probe @ w

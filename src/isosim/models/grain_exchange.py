@@ -273,17 +273,16 @@ class GrainExchangeProblem:
         g[:] = self.basis.uniform()[:, None, None] * (K * b[:, self.cls_mem])[None]
         bo[:] = b[:, self.own_in_local]
 
-    def _diffusion(self, g, b_owned, kappa, K):
-        """kappa (L c) in every cell, and the boundary rows' flux sums, for grains ``g`` and
-        owned boundary values ``b_owned``. The same operator serves the residual and J x
-        (the equations are linear). Collective (split members)."""
+    def _diffusion(self, g, b_owned, kappa, K, out):
+        """kappa (L c) in every cell (into ``out``), and the boundary rows' flux sums, for
+        grains ``g`` and owned boundary values ``b_owned``. The same operator serves the
+        residual and J x (the equations are linear). Collective (split members)."""
         bfull = self.boundary_values(b_owned)
         outside = K * bfull[:, self.cls_mem]                     # (niso, ncls): K b at each rim
-        lap = self.basis.apply(g, outside)
-        lap *= kappa[None]
+        self.basis.apply(g, outside, kappa, out)
         flux = self.phi * kappa * self.grid.rim * (outside - self.basis.rim(g))   # into each grain
         sums = self._reduce_split(self._member_sums(flux)) * self.row_scale[None, :]
-        return lap, sums[:, self.own_in_local]
+        return sums[:, self.own_in_local]
 
     def ifunction(self, tau, u, udot, f):
         """Residual F(tau, u, u') on local arrays. Collective (split members)."""
@@ -291,8 +290,8 @@ class GrainExchangeProblem:
         g, bo = self.split(u)
         gd, bd = self.split(udot)
         fg, fb = self.split(f)
-        diffusion, border = self._diffusion(g, bo, kappa, K)
-        fg[:] = gd - diffusion
+        border = self._diffusion(g, bo, kappa, K, out=fg)
+        np.subtract(gd, fg, out=fg)
         fb[:] = border + self.boundary_mass[self.own_in_local][None, :] * bd
 
     def ijacobian(self, tau, u, shift):
@@ -309,8 +308,8 @@ class GrainExchangeProblem:
         kappa, K, shift = self._jac
         g, bo = self.split(x)
         yg, yb = self.split(y)
-        diffusion, border = self._diffusion(g, bo, kappa, K)
-        yg[:] = shift * g - diffusion
+        border = self._diffusion(g, bo, kappa, K, out=yg)
+        yg[:] = shift * g - yg
         yb[:] = border + self._border_shift[self.own_in_local][None, :] * bo
 
     def solve_jacobian(self, rhs, x):
@@ -318,7 +317,7 @@ class GrainExchangeProblem:
         fac = self._factors
         rg, rb = self.split(rhs)
         xg, xb = self.split(x)
-        w, cf, cz = fac.partial_schur(rg.reshape(self.n, self.nblocks))
+        w, cf, cz = fac.partial_schur(rg.reshape(self.n, self.nblocks), out=xg.reshape(self.n, self.nblocks))
         cf = cf.reshape(self.niso, self.nmem_local)
         cz = cz.reshape(self.niso, self.nmem_local)
         d = self._border_diag_partial.copy()
@@ -329,7 +328,7 @@ class GrainExchangeProblem:
         d_own = np.zeros_like(d)
         d_own[:, own] = self._border_shift[own][None, :]
         y = self._reduce_split(g - cf) / self._reduce_split(d - cz + d_own)
-        xg[:] = fac.back_substitute(w, y.ravel()).reshape(self.n, self.niso, self.ncls)
+        fac.back_substitute(w, y.ravel())                        # in place: w is xg
         xb[:] = y[:, own]
 
     # ------------------------------------------------------------------ diagnostics
