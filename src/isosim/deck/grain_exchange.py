@@ -119,6 +119,10 @@ SCHEMA = Table({
         "times_Myr": Field("float_list", [], min=0.0, unit="Myr", doc="times at which profiles are saved"),
         "series_points": Field("int", 121, min=2, max=100_000,
                                doc="evenly spaced samples of Delta(T) and T_app(T)"),
+        "series_exact": Field("bool", False,
+                              doc="land the time integrator on every series sample (true) instead "
+                                  "of evaluating its dense output between steps (false: fewer "
+                                  "steps; profiles and the end are always exact)"),
         "pair": Field("str_list", [], doc="[phase1, phase2] for Delta = 1000 ln(R1/R2); "
                                           "default: the first non-host phase and the host"),
     }),

@@ -104,9 +104,16 @@ class EigenBasis(CellBasis):
         self.Q = U / sw[:, None]                       # cells = Q @ modes
         self.Qinv = U.T * sw[None, :]                  # modes = Qinv @ cells
         self.source = self.Qinv[:, -1] * up[-1]        # Q^-1 s
-        self.probe = self.Q[-1].copy()                 # rim cell value = probe . a
         self._scratch = self._factor_buffers = None    # reused work arrays (see apply, factor)
         super().__init__(grid)
+        # The cell scheme conserves mass to round-off because every face flux cancels in the
+        # volume sum: w . L c = -rim up_N c_N and w . s = rim. Here the same identities read
+        # mean_row * lam = -rim probe and mean_row . source = rim; they hold to ~1e-15 for
+        # the eigenvectors as computed, and are made exact by taking the rim probe (Q[-1])
+        # and the source scale from them, so that the modal system conserves mass as well
+        # as the cell system does (not only to eigensolver round-off times the stiffness).
+        self.probe = -self.mean_row * lam / grid.rim   # rim cell value = probe . a
+        self.source *= grid.rim / (self.mean_row @ self.source)
         self.mean_row = self.weights_in_basis(w)       # volume mean = w . Q a
         self._uniform = self.Qinv.sum(axis=1)
 

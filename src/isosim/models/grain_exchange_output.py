@@ -35,14 +35,19 @@ class GrainRecorder(Recorder):
         profile_taus = set([0.0, 1.0])
         # per-member profile times would multiply the TS restarts of a large ensemble
         keep_profiles = len(problem.members) <= self.MAX_PROFILED_MEMBERS
+        series = set()
         for m in problem.members:
             out = m.deck["output"]
-            taus.update(np.linspace(0.0, 1.0, out["series_points"])[1:].tolist())
+            series.update(np.linspace(0.0, 1.0, out["series_points"])[1:].tolist())
             extra = [tau for T in out["temperatures_C"] for tau in m.path.tau_at(T)]
             extra += [t / m.path.duration_Myr for t in out["times_Myr"]]
             taus.update(extra)
             if keep_profiles:
                 profile_taus.update(extra)
+        if self.lead.deck["output"]["series_exact"]:
+            taus |= series
+        else:       # between the exact stops (profiles, the end), from the dense output
+            self.interpolated_times = np.array(sorted(series - taus))
         taus.discard(0.0)
         self.times = np.array(sorted(taus))
         self.profile_times = np.array(sorted(profile_taus))

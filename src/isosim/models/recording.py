@@ -18,6 +18,9 @@ class Recorder:
 
     #: problem state fields whose profiles are kept split over the ranks
     PROFILED = ()
+    #: output times taken from the integrator's dense output between steps instead of being
+    #: landed on (ascending; disjoint from ``times``). Empty: every output is an exact stop.
+    interpolated_times = np.zeros(0)
 
     def _profile_fields(self, u):
         """The problem's fields to profile (``profile_fields`` if it has them, e.g. cell values
@@ -67,10 +70,18 @@ class Recorder:
         """Write the split recordings into a :class:`~isosim.io.distributed.CollectiveFile`.
         Collective. (Models without large fields write nothing here.)"""
 
+    def _last(self):
+        return self.series["tau"][-1] if self.series["tau"] else -1.0
+
     def pending_times(self):
-        """Output times still to be recorded, ascending."""
-        last = self.series["tau"][-1] if self.series["tau"] else -1.0
+        """Output times still to be landed on and recorded, ascending."""
+        last = self._last()
         return [t for t in self.times if t > last]
+
+    def interpolated_due(self, t0, t1):
+        """Interpolated output times in (t0, t1] not yet recorded, ascending."""
+        it = self.interpolated_times
+        return it[(it > max(t0, self._last())) & (it <= t1)]
 
     def state(self):
         """Recordings as arrays, for a checkpoint."""

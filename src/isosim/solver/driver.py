@@ -20,7 +20,9 @@ linear algebra:
   AIJ matrix, and any KSP/PC from the command line (``-ksp_type``, ``-pc_type``).
 
 Outputs land exactly on their times: each output time is a ``TSSolve`` with
-``MATCHSTEP``, never an interpolation. Checkpoints are written only at such solve
+``MATCHSTEP``; only times a recorder lists as ``interpolated_times`` (the grain model's
+Delta(T) series unless ``output.series_exact``) are taken from the integrator's dense
+output between steps. Checkpoints are written only at such solve
 boundaries too (a due checkpoint ends the current solve early), so that a restarted run
 takes exactly the same steps as an uninterrupted one: bitwise with one-step methods.
 """
@@ -106,6 +108,7 @@ class Driver:
                 self.J.setUp()
         self.f = self.u.duplicate()
         self.last_good = self.u.duplicate()
+        self.sample = None           # the dense-output state at interpolated output times
 
         ts = PETSc.TS().create(comm=pcomm)
         if options_prefix:
@@ -216,6 +219,7 @@ class Driver:
             # stop here; run() hands the (negative) reason to _fail, which restores the last good state
             ts.setConvergedReason(PETSc.TS.ConvergedReason.DIVERGED_STEP_REJECTED)
             return
+        self._record_interpolated(ts)
         self.last_good_time = ts.getTime()
         self.last_good_step = ts.getStepNumber()
         self.last_good_dt = ts.getTimeStep()
@@ -230,6 +234,20 @@ class Driver:
         if now - self._last_progress >= self.progress_seconds > 0:
             self._last_progress = now
             self._progress(ts)
+
+    def _record_interpolated(self, ts):
+        """Record the recorder's interpolated output times that the step just accepted passed,
+        from the integrator's dense output (TSInterpolate). Collective (every rank has the
+        same step)."""
+        due = self.recorder.interpolated_due(ts.getPrevTime(), ts.getTime())
+        if not len(due):
+            return
+        if self.sample is None:
+            self.sample = self.u.duplicate()
+        with stage("record"):
+            for t in due:
+                ts.interpolate(float(t), self.sample)
+                self.recorder.record(float(t), self.sample.getArray(readonly=True))
 
     def _check_state(self, ts):
         """What is wrong with the state just accepted, or "": the problem's ``check_state``
@@ -359,7 +377,7 @@ class Driver:
     def destroy(self):
         """Free the PETSc objects now: objects holding Python contexts must not outlive
         PETSc's finalisation at interpreter exit (that order segfaults)."""
-        for obj in (self.ts, self.J, self.u, self.f, self.last_good,
+        for obj in (self.ts, self.J, self.u, self.f, self.last_good, self.sample,
                     getattr(self, "atol", None), getattr(self, "rtol", None)):
             if obj is not None:
                 obj.destroy()
