@@ -64,19 +64,29 @@ def test_fast_cooling_resolved_in_space():
     assert abs(final_delta(coarse) - final_delta(fine)) < 2e-3
 
 
-def test_conservation_full_cooling_run():
-    """Every isotope's inventory (grains + boundary) is constant to 1e-12 relative."""
-    _, rec = run_decks([deck(grid__cells=60)])
+#: Relative inventory drift allowed over a whole run. Cell unknowns: every face flux cancels
+#: in the volume sum, measured 1-2e-13. Eigenvector unknowns: the same identities hold only
+#: to round-off of sums over modes whose rates span ~1e5 (lam_max / lam_min times kappa dt),
+#: measured 2-5e-12 (ARK3/ARK5, exact or interpolated series). Both are round-off: the time
+#: integration error of Delta is ~1e-8 relative.
+DRIFT = {"cells": 1e-12, "eigen": 2e-11}
+
+
+@pytest.mark.parametrize("basis", sorted(DRIFT))
+def test_conservation_full_cooling_run(basis):
+    """Every isotope's inventory (grains + boundary) is constant to round-off."""
+    _, rec = run_decks([deck(grid__cells=60, grid__basis=basis)])
     inv = np.asarray(rec.series["inventory"])  # (time, isotope, member)
     drift = np.abs(inv / inv[0] - 1.0).max()
-    print(f"max relative inventory drift over the cooling run: {drift:.2e}")
-    assert drift < 1e-12
+    print(f"max relative inventory drift over the cooling run ({basis}): {drift:.2e}")
+    assert drift < DRIFT[basis]
 
 
-def test_conservation_with_finite_boundary_volume():
-    _, rec = run_decks([deck(grid__cells=40, grain_boundary__volume_fraction=1e-3)])
+@pytest.mark.parametrize("basis", sorted(DRIFT))
+def test_conservation_with_finite_boundary_volume(basis):
+    _, rec = run_decks([deck(grid__cells=40, grain_boundary__volume_fraction=1e-3, grid__basis=basis)])
     inv = np.asarray(rec.series["inventory"])
-    assert np.abs(inv / inv[0] - 1.0).max() < 1e-12
+    assert np.abs(inv / inv[0] - 1.0).max() < DRIFT[basis]
 
 
 def test_radius_rate_invariance():
@@ -101,7 +111,7 @@ class _Uniform(GrainExchangeProblem):
 
     def initial_state(self, u):
         g, b = self.split(u)
-        g[:] = 1.0
+        g[:] = self.basis.uniform()[:, None, None]      # cells at 1 (in the basis's coordinates)
         b[:] = 1.0
 
 

@@ -141,7 +141,7 @@ def test_nan_accepted_by_the_controller_is_caught():
 def test_check_state_names_the_place(model, deck):
     """Each model's check_state accepts its initial state, and names the quantity and the
     place of a NaN, an infinity or a negative value put into it."""
-    d = load_deck(INPUT / deck, ["grid.cells=20"] if model == "grain_exchange" else [])
+    d = load_deck(INPUT / deck, ["grid.cells=20", "grid.basis='cells'"] if model == "grain_exchange" else [])
     problem = REGISTRY[model][0]([d], MPI.COMM_WORLD)
     vec = problem.create_vector() if hasattr(problem, "create_vector") else None
     u = vec.getArray() if vec is not None else np.zeros(problem.local_size)
@@ -167,3 +167,25 @@ def test_check_state_names_the_place(model, deck):
             vec.destroy()
         if hasattr(problem, "destroy"):
             problem.destroy()
+
+
+def test_grain_check_state_in_the_eigen_basis():
+    """With eigenvector unknowns the rim cells and finiteness are checked at every step and
+    every cell every FULL_CHECK_EVERY steps: a negative rim value is named at once, a
+    negative interior value within FULL_CHECK_EVERY checks, both at the right cell."""
+    d = load_deck(INPUT / "xiong_fig1.toml", ["grid.cells=20", "grid.basis='eigen'"])
+    problem = REGISTRY["grain_exchange"][0]([d], MPI.COMM_WORLD)
+    u = np.zeros(problem.local_size)
+    problem.initial_state(u)
+    g, _ = problem.split(u)
+    good = g.copy()
+    for _ in range(2 * problem.FULL_CHECK_EVERY):
+        assert problem.check_state(u) is None
+    for cell, calls in ((20, 1), (5, problem.FULL_CHECK_EVERY)):
+        c = problem.basis.to_cells(good)
+        c[cell - 1, 1, 0] = -0.5                         # 44Ca, class 0 (opx)
+        g[:] = problem.basis.from_cells(c)
+        found = [problem.check_state(u) for _ in range(calls)]
+        hits = [f for f in found if f]
+        assert hits and (cell != 20 or found[0]), found        # the rim: at the first check
+        assert f"concentration of 44Ca in opx grain class 0 (member 0), cell {cell} of 20" in hits[0], hits

@@ -5,19 +5,32 @@ from .schema import Field, Table, TableOf
 #: PETSc TS types that handle the stiff, implicit (DAE) problems isosim builds.
 IMPLICIT_TS_TYPES = ("arkimex", "rosw", "beuler", "bdf", "theta", "cn")
 
-SOLVER = Table({
-    "ts_type": Field("str", "arkimex", choices=IMPLICIT_TS_TYPES,
-                     doc="PETSc TS type; -ts_type on the command line overrides it. ARKIMEX "
-                         "and ROSW restart bitwise; BDF loses its history at a restart."),
-    "rtol": Field("float", 1e-8, min=0.0, max=0.1, min_exclusive=True,
-                  doc="relative tolerance of the adaptive time step (-ts_rtol)"),
-    "atol": Field("float", 1e-12, min=0.0, max=1.0, min_exclusive=True,
-                  doc="absolute tolerance of the adaptive time step (-ts_atol), on concentrations "
-                      "normalised by the bulk"),
-    "initial_dt": Field("float", 1e-8, min=0.0, max=0.1, min_exclusive=True,
-                        doc="first step as a fraction of the whole path"),
-    "max_steps": Field("int", 10_000_000, min=1, doc="give up after this many steps"),
-}, doc="time integration (PETSc TS)")
+#: PETSc's ARKIMEX schemes (-ts_arkimex_type)
+ARKIMEX_TYPES = ("1bee", "a2", "l2", "ars122", "2c", "2d", "2e", "prssp2", "3", "bpr3", "ars443", "4", "5")
+
+
+def solver_table(arkimex_type):
+    """The ``[solver]`` table with a model's default ARKIMEX scheme."""
+    return Table({
+        "ts_type": Field("str", "arkimex", choices=IMPLICIT_TS_TYPES,
+                         doc="PETSc TS type; -ts_type on the command line overrides it. ARKIMEX "
+                             "and ROSW restart bitwise; BDF loses its history at a restart."),
+        "rtol": Field("float", 1e-8, min=0.0, max=0.1, min_exclusive=True,
+                      doc="relative tolerance of the adaptive time step (-ts_rtol)"),
+        "atol": Field("float", 1e-12, min=0.0, max=1.0, min_exclusive=True,
+                      doc="absolute tolerance of the adaptive time step (-ts_atol), on concentrations "
+                          "normalised by the bulk"),
+        "initial_dt": Field("float", 1e-8, min=0.0, max=0.1, min_exclusive=True,
+                            doc="first step as a fraction of the whole path"),
+        "max_steps": Field("int", 10_000_000, min=1, doc="give up after this many steps"),
+        "arkimex_type": Field("str", arkimex_type, choices=ARKIMEX_TYPES,
+                              doc="scheme when ts_type = 'arkimex' (-ts_arkimex_type overrides it): '3' "
+                                  "is ARK3(2)4L[2]SA, '4' ARK4(3)6L[2]SA, '5' ARK5(4)8L[2]SA (L-stable, "
+                                  "stiffly accurate; the higher orders take fewer, costlier steps)"),
+    }, doc="time integration (PETSc TS)")
+
+
+SOLVER = solver_table("3")
 
 #: TS types PETSc runs with fixed steps (TSAdapt 'none') unless -ts_adapt_type says otherwise.
 FIXED_STEP_TYPES = ("beuler", "theta", "cn")

@@ -105,6 +105,9 @@ class Field:
         elif self.kind == "str":
             if isinstance(value, str) and (self.choices is None or value in self.choices):
                 return value
+            # a choice that reads as a number (arkimex_type = 5)
+            if isinstance(value, int) and not isinstance(value, bool) and self.choices and str(value) in self.choices:
+                return str(value)
         elif self.kind == "float_list":
             if isinstance(value, list) and len(value) >= self.min_length and all(
                     self._check_number(v) for v in value):

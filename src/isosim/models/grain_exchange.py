@@ -179,7 +179,6 @@ class GrainExchangeProblem:
         self.ngroups = self.niso * self.nmem_local
         self.local_size = self.nblocks * self.n + self.niso * self.own_members.size
         self.global_size = self.niso * (self.ncls_global * self.n + self.nmem)
-        self.algebraic = bool(np.any([m.v_b == 0 for m in self.members]))
         self._factors = None
         self._checks = 0
 
@@ -228,12 +227,22 @@ class GrainExchangeProblem:
         full[:, self.own_in_local] = b_owned
         return self._reduce_split(full)
 
-    def algebraic_mask(self):
-        """Boolean mask of the local unknowns that are algebraic (boundaries with v_b = 0)."""
-        mask = np.zeros(self.local_size, dtype=bool)
-        _, b = self.split(mask)
-        b[:] = (self.boundary_mass[self.own_in_local] == 0)[None, :]
-        return mask
+    def absolute_tolerances(self, rtol, atol):
+        """Per-unknown absolute tolerances of the step-size control (local).
+
+        Cell values get ``atol`` (they are O(1): relative to the bulk rock). An eigenvector
+        amplitude a_k moves the cells by a_k Q[:, k]: it gets (atol + rtol) / max|Q[:, k]|,
+        the error that moves no cell by more than a cell value's own tolerance. (With ``atol``
+        itself, the many tiny high-mode amplitudes would hold the steps to their round-off.)
+        Algebraic boundaries (v_b = 0) get 1e300: they follow the grains, and their stage
+        "derivatives" mean nothing to the error estimate.
+        """
+        tol = np.full(self.local_size, float(atol))
+        g, b = self.split(tol)
+        if self.basis.name != "cells":
+            g[:] = ((atol + rtol) / np.abs(self.basis.Q).max(axis=0))[:, None, None]
+        b[:] = np.where(self.boundary_mass[self.own_in_local] == 0, 1e300, atol)[None, :]
+        return tol
 
     #: with eigenvector unknowns, every this many checks look at every cell (a transform of
     #: the whole state, ~30 residual-like passes); the others at the rim cells only, where

@@ -116,6 +116,8 @@ class Driver:
         ts.setProblemType(PETSc.TS.ProblemType.LINEAR if getattr(problem, "linear", False)
                           else PETSc.TS.ProblemType.NONLINEAR)
         ts.setType(solver["ts_type"])
+        if solver["ts_type"] == "arkimex" and solver.get("arkimex_type"):
+            ts.setARKIMEXType(solver["arkimex_type"])
         # The equation type is left unspecified on purpose: declaring a DAE makes ARKIMEX
         # start every TSSolve with a cloned backward-Euler TS whose SNES converts the
         # MATPYTHON Jacobian to AIJ column by column (O(N^2); 2.7 s at N = 16000). The
@@ -156,15 +158,14 @@ class Driver:
             pc.setPythonContext(_ExactSolvePC(problem))
         ts.setPostStep(self._poststep)
         ts.setFromOptions()
-        if problem.algebraic:
-            # Algebraic unknowns follow the differential ones: keep them out of the error
-            # estimate (their stage "derivatives" are not meaningful; see above). Built after
-            # setFromOptions so that -ts_rtol/-ts_atol are honoured.
+        if hasattr(problem, "absolute_tolerances"):
+            # Per-unknown scales (e.g. algebraic unknowns kept out of the error estimate: their
+            # stage "derivatives" are not meaningful; see above). Built after setFromOptions
+            # so that -ts_rtol/-ts_atol are honoured.
             rtol, atol = ts.getTolerances()
             self.atol = self.u.duplicate()
             with self.atol as a:
-                a[:] = atol
-                a[problem.algebraic_mask()] = 1e300
+                a[:] = problem.absolute_tolerances(rtol, atol)
             self.rtol = self.atol.duplicate()
             self.rtol.set(rtol)
             ts.setTolerances(rtol=self.rtol, atol=self.atol)
@@ -239,7 +240,8 @@ class Driver:
         """Record the recorder's interpolated output times that the step just accepted passed,
         from the integrator's dense output (TSInterpolate). Collective (every rank has the
         same step)."""
-        due = self.recorder.interpolated_due(ts.getPrevTime(), ts.getTime())
+        due_between = getattr(self.recorder, "interpolated_due", None)   # optional for recorders
+        due = due_between(ts.getPrevTime(), ts.getTime()) if due_between else ()
         if not len(due):
             return
         if self.sample is None:
