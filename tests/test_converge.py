@@ -65,9 +65,10 @@ def test_grain_space_order_2(grain_space):
 
 @needs_mpirun
 def test_two_ranks_agree_with_serial_table(grain_space, tmp_path):
-    """Values to 1e-11 relative: every level takes the same adaptive steps on 1 and 2 ranks
-    (checked) and differs only by summation order (measured 1.4e-12, in Delta's log ratio);
-    a different step sequence would show at the tolerance, 1e-10."""
+    """Values to 1e-10 relative: every level takes the same adaptive steps on 1 and 2 ranks
+    (checked) and differs only by summation order (measured 1.4e-12 with cell unknowns, 3e-11
+    with eigenvector unknowns, in Delta's log ratio); a different step sequence would show at
+    the time tolerance, 1e-8."""
     out = tmp_path / "np2"
     run_cli(["converge", *GRAIN_SPACE, "--out", out], np=2, check=0)
     one, two = _study(grain_space), _study(out)
@@ -75,8 +76,8 @@ def test_two_ranks_agree_with_serial_table(grain_space, tmp_path):
     assert [lv["steps"] for lv in one["levels"]] == [lv["steps"] for lv in two["levels"]]
     for name, a in one["quantities"].items():
         b = two["quantities"][name]
-        np.testing.assert_allclose(b["values"], a["values"], rtol=1e-11, atol=0)
-        np.testing.assert_allclose(b["extrapolated"], a["extrapolated"], rtol=1e-11)
+        np.testing.assert_allclose(b["values"], a["values"], rtol=1e-10, atol=0)
+        np.testing.assert_allclose(b["extrapolated"], a["extrapolated"], rtol=1e-10)
         np.testing.assert_allclose(b["orders"][1:], a["orders"][1:], atol=1e-6)
 
 

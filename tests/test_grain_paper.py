@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import load_raw
-from grain_helpers import final_delta, run_decks
+from grain_helpers import DRIFT, final_delta, run_decks
 from isosim.models import GrainExchangeProblem
 
 FIG1 = load_raw("xiong_fig1.toml")
@@ -64,12 +64,6 @@ def test_fast_cooling_resolved_in_space():
     assert abs(final_delta(coarse) - final_delta(fine)) < 2e-3
 
 
-#: Relative inventory drift allowed over a whole run. Cell unknowns: every face flux cancels
-#: in the volume sum, measured 1-2e-13. Eigenvector unknowns: the same identities hold only
-#: to round-off of sums over modes whose rates span ~1e5 (lam_max / lam_min times kappa dt),
-#: measured 2-5e-12 (ARK3/ARK5, exact or interpolated series). Both are round-off: the time
-#: integration error of Delta is ~1e-8 relative.
-DRIFT = {"cells": 1e-12, "eigen": 2e-11}
 
 
 @pytest.mark.parametrize("basis", sorted(DRIFT))

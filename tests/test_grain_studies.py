@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import INPUT, load_raw, needs_mpirun, run_cli
-from grain_helpers import final_delta, run_decks
+from grain_helpers import DRIFT, final_delta, run_decks
 
 FIG1 = load_raw("xiong_fig1.toml")
 RATES = "temperature.rate_C_per_Myr=1,100,1e4,1e7"
@@ -166,10 +166,10 @@ def test_lognormal_population_tends_to_single_radius():
     wide = copy.deepcopy(pop)
     for ph in ("opx", "cpx"):
         wide["phases"][ph]["sigma_ln"] = 0.7
-    _, c = run_decks([wide])
+    pc, c = run_decks([wide])
     assert abs(final_delta(c) - final_delta(a)) > 1e-3
     inv = np.asarray(c.series["inventory"])
-    assert np.abs(inv / inv[0] - 1).max() < 1e-12
+    assert np.abs(inv / inv[0] - 1).max() < DRIFT[pc.basis.name]   # round-off (grain_helpers.DRIFT)
 
 
 def test_explicit_bins_equal_lognormal_classes():

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import CLEAN_ENV, INPUT, MPIRUN, needs_mpirun, run_cli
+from grain_helpers import DRIFT
 
 pytestmark = [needs_mpirun, pytest.mark.mpi]
 
@@ -40,9 +41,11 @@ def test_single_member_rank_independent(runs, n):
                     "profiles/concentration", "profiles/boundary"):
             x, y = a[key][()], b[key][()]
             assert x.shape == y.shape
-            # Delta itself is a difference of logs: compare it absolutely (1e-10 permil)
+            # Delta = 1000 ln(R1/R2) is a difference of logs: compare it absolutely, 1e-9 permil
+            # being 1e-12 relative in the ratios (measured 2e-10 with eigenvector unknowns,
+            # whose sums round ~30x more than the cell scheme's telescoping fluxes)
             err = np.abs(x - y).max() if key == "series/Delta_permil" else _rel(y, x)
-            assert err < 1e-10, (key, err)
+            assert err < (1e-9 if key == "series/Delta_permil" else 1e-10), (key, err)
     s1 = json.loads((runs[1] / "summary.json").read_text())
     sn = json.loads((runs[n] / "summary.json").read_text())
     assert sn["ranks"] == n
@@ -62,10 +65,10 @@ def test_ensemble_members_distributed(tmp_path):
         res[n] = json.loads(f.read_text())
     assert res[2]["class_starts"] == [0, 4, 8]  # 2 members on each rank
     for n in (2, 3):
-        assert np.abs(np.array(res[n]["Delta"]) - np.array(res[1]["Delta"])).max() < 1e-10
+        assert np.abs(np.array(res[n]["Delta"]) - np.array(res[1]["Delta"])).max() < 1e-9   # permil: see above
         assert _rel(res[n]["T_app"], res[1]["T_app"]) < 1e-10
     inv = np.array(res[3]["inventory"])
-    assert np.abs(inv / inv[0] - 1).max() < 1e-12
+    assert np.abs(inv / inv[0] - 1).max() < DRIFT["eigen"]     # the default basis at 30 cells
     # members are different problems: their results must differ
     final = np.array(res[1]["Delta"])[-1]
     assert np.ptp(final) > 0.5

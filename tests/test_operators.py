@@ -8,7 +8,7 @@ import pytest
 from mpi4py import MPI
 
 from conftest import load_raw
-from grain_helpers import run_decks
+from grain_helpers import DRIFT, run_decks
 from isosim.deck import validate
 from isosim.models import GrainExchangeProblem
 
@@ -81,7 +81,7 @@ def test_three_phases_three_isotopes_run_conserves():
     d["temperature"]["rate_C_per_Myr"] = 100.0
     problem, rec = run_decks([d])
     inv = np.asarray(rec.series["inventory"])
-    assert np.abs(inv / inv[0] - 1).max() < 1e-12
+    assert np.abs(inv / inv[0] - 1).max() < DRIFT[problem.basis.name]
     delta = np.asarray(rec.series["Delta_permil"])[-1, 0]   # opx-cpx for 42Ca and 44Ca
     # mass-dependent: the 42Ca/40Ca fractionation is about half of 44Ca/40Ca
     assert 0.4 < delta[1] / delta[2] < 0.6

@@ -5,6 +5,7 @@ boundaries and hold the state, time, step number and next step size (see the dri
 """
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -172,7 +173,8 @@ def test_solver_failure_checkpoints_last_good_state(tmp_path):
     proc = run_cli(["run", INPUT / "xiong_fig1.toml", "--out", out, "--progress", "0",
                     "-ts_max_steps", "20"])
     assert proc.returncode == 3, proc.stderr
-    assert "step limit" in proc.stderr and "after step 20" in proc.stderr and "T = 1199" in proc.stderr
+    assert "step limit" in proc.stderr and "after step 20" in proc.stderr
+    assert re.search(r"at t = [0-9.e+-]+ of 60 Myr, T = 1[01][0-9]{2}\.[0-9]{2} °C", proc.stderr), proc.stderr
     assert "Traceback" not in proc.stderr
     assert (out / "checkpoint.h5").exists()
     assert not (out / "summary.json").exists() and not (out / "results.h5").exists()
