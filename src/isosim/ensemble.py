@@ -58,8 +58,10 @@ def sample_values(dist, n, rng):
     return np.exp(stats.truncnorm.rvs(a, b, loc=mu, scale=s, size=n, random_state=rng))
 
 
-def expand(raw, path, vary=(), samples=0, seed=0, extra=()):
-    """The member decks of a sweep.
+def expand(raw, path, vary=(), samples=0, seed=0, extra=(), comm=None):
+    """The member decks of a sweep. Collective over ``comm`` if given: each rank validates a
+    share of the members and every rank gets all of them (validation is ~0.3 ms a deck:
+    a second or more of serial start-up for 10^4 members); every rank raises the same error.
 
     Parameters
     ----------
@@ -92,23 +94,44 @@ def expand(raw, path, vary=(), samples=0, seed=0, extra=()):
     if extra:
         assignments = [dict(a, **e) for a in assignments for e in extra]
     keys = list(dict.fromkeys(k for a in assignments for k in a))
-    decks, problems = [], []
-    for i, a in enumerate(assignments):
+    rank, size = (comm.rank, comm.size) if comm is not None else (0, 1)
+    mine = _validate_members(raw, path, assignments, range(rank, len(assignments), size))
+    parts = comm.allgather(mine) if size > 1 else [mine]
+    decks = [None] * len(assignments)
+    problems = []
+    for part in parts:
+        for i, deck_or_problem in part:
+            if isinstance(deck_or_problem, str):
+                problems.append((i, deck_or_problem))
+            else:
+                decks[i] = deck_or_problem
+    if problems:
+        problems = [p for _, p in sorted(problems)]
+        if len(problems) > 10:
+            problems = problems[:10] + ["... (stopped after 10 invalid members)"]
+        raise DeckError(path, problems)
+    params = {k: [a.get(k) for a in assignments] for k in keys}
+    return decks, params
+
+
+def _validate_members(raw, path, assignments, indices):
+    """[(index, resolved deck or problem text)] of the members ``indices`` (at most 10
+    problems: a wrong sweep usually makes every member wrong)."""
+    out, bad = [], 0
+    for i in indices:
+        a = assignments[i]
         member = copy.deepcopy(raw)
         try:
             for k, v in a.items():
                 set_key(member, k, v)
-            decks.append(validate(member, path))
+            out.append((i, validate(member, path)))
         except (DeckError, ValueError) as exc:
             detail = "; ".join(exc.problems) if isinstance(exc, DeckError) else str(exc)
-            problems.append(f"member {i} ({', '.join(f'{k}={v!r}' for k, v in a.items())}): {detail}")
-            if len(problems) >= 10:
-                problems.append("... (stopped after 10 invalid members)")
+            out.append((i, f"member {i} ({', '.join(f'{k}={v!r}' for k, v in a.items())}): {detail}"))
+            bad += 1
+            if bad > 10:
                 break
-    if problems:
-        raise DeckError(path, problems)
-    params = {k: [a.get(k) for a in assignments] for k in keys}
-    return decks, params
+    return out
 
 
 def group_key(deck):

@@ -102,7 +102,7 @@ def run_sweep(raw, path, run_dir, comm, *, vary=(), samples=0, seed=0, slice_=No
     their global indices are the direct sweep's.
     """
     t0 = time.monotonic()
-    decks, params = collective(comm, lambda: expand(raw, path, vary, samples, seed))
+    decks, params = expand(raw, path, vary, samples, seed, comm=comm)
     base = validate(dict(raw), path)
     extra = {"samples": samples, "seed": seed} if samples else {}
     extra["sweep_digest"] = sweep_digest(base, vary, samples, seed)
@@ -143,7 +143,7 @@ def run_invert(raw, path, run_dir, comm, *, target, param, bracket, over=None, s
     def evaluate(points):
         """points: list of (over value, param value) -> residuals (result - target)."""
         extra = [{param: p, **({over_key: o} if over_key else {})} for o, p in points]
-        decks, _ = collective(comm, lambda: expand(raw, path, extra=extra))
+        decks, _ = expand(raw, path, extra=extra, comm=comm)
         heads, _ = solve(decks, comm, progress_seconds=progress_seconds, log=lambda *a, **k: None)
         heads = comm.bcast(heads, root=0)
         flat = [rec.flat(h) for h in heads]
