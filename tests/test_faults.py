@@ -19,6 +19,8 @@ from isosim.errors import EXIT_IO, EXIT_SOLVER, EXIT_USAGE
 
 SMALL = ["--set", "grid.cells=40", "--progress", "0"]
 DECK = INPUT / "xiong_fig1.toml"
+LAST = 50           #: the last checkpoint of the reference run (every 10 steps)
+EARLY = 20          #: a checkpoint early in the run
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +28,8 @@ def reference(tmp_path_factory):
     """The uninterrupted run (checkpoints every 10 steps, as in the tests)."""
     d = tmp_path_factory.mktemp("faults") / "ref"
     run_cli(["run", DECK, "--out", d, "--checkpoint-steps", "10", *SMALL], check=0)
-    assert kh.complete_checkpoint(d / "checkpoint.h5") == (True, 270)   # the last, 4 steps before the end
+    # the last, 4 steps before the end (54 steps: ARK5, eigen unknowns, dense-output series)
+    assert kh.complete_checkpoint(d / "checkpoint.h5") == (True, LAST)
     return d
 
 
@@ -58,7 +61,7 @@ def _fill(fs, leave=0):
         f.truncate(max(f.tell() - leave, 0))
 
 
-def _stopped_at(out, steps=60):
+def _stopped_at(out, steps=EARLY):
     """A run stopped (exit 3) at step ``steps`` with its checkpoint there."""
     run_cli(["run", DECK, "--out", out, "--checkpoint-steps", "10", *SMALL, "-ts_max_steps", str(steps)],
             check=EXIT_SOLVER)
@@ -104,10 +107,10 @@ def test_disk_full_at_a_checkpoint(small_fs, reference, leave):
     """The disk fills up between checkpoints: the next one cannot be written. Exit 4, the
     previous checkpoint intact (the restart after space is freed uses it and ends bitwise)."""
     out = small_fs / "run"
-    _stopped_at(out, 60)
+    _stopped_at(out, EARLY)
     _fill(small_fs, leave)
     proc = run_cli(["restart", out, "--progress", "0", "-ts_max_steps", "1000000"])
-    _refused_cleanly(out, proc, f"could not write checkpoint {out / 'checkpoint.h5'}", 60)
+    _refused_cleanly(out, proc, f"could not write checkpoint {out / 'checkpoint.h5'}", EARLY)
     assert "No space left on device" in proc.stderr
     (small_fs / "filler").unlink()
     _finishes(out, reference)
@@ -115,13 +118,13 @@ def test_disk_full_at_a_checkpoint(small_fs, reference, leave):
 
 @pytest.mark.parametrize("leave", LEAVE)
 def test_disk_full_at_the_results(small_fs, reference, leave):
-    """The last checkpoint (step 270 of 274: none is due after it) fits, the results do not:
+    """The last checkpoint (step 50 of 54: none is due after it) fits, the results do not:
     exit 4, no summary.json, the checkpoint intact; the run finishes once space is freed."""
     out = small_fs / "run"
-    _stopped_at(out, 270)
+    _stopped_at(out, LAST)
     _fill(small_fs, leave)
     proc = run_cli(["restart", out, "--progress", "0", "-ts_max_steps", "1000000"])
-    _refused_cleanly(out, proc, f"could not write results in {out}", 270)
+    _refused_cleanly(out, proc, f"could not write results in {out}", LAST)
     (small_fs / "filler").unlink()
     _finishes(out, reference)
 
@@ -150,11 +153,11 @@ def test_read_only_directory(lockable_dir, reference):
     and the reason, the previous checkpoint intact; writable again, the restart ends bitwise.
     A new run into a read-only place is refused before anything runs (exit 2)."""
     out = lockable_dir / "run"
-    _stopped_at(out, 60)
+    _stopped_at(out, EARLY)
     undo = _make_read_only(lockable_dir if os.geteuid() == 0 else out)
     try:
         proc = run_cli(["restart", out, "--progress", "0", "-ts_max_steps", "1000000"])
-        _refused_cleanly(out, proc, f"could not write checkpoint {out / 'checkpoint.h5'}", 60)
+        _refused_cleanly(out, proc, f"could not write checkpoint {out / 'checkpoint.h5'}", EARLY)
         assert "Read-only file system" in proc.stderr or "Permission denied" in proc.stderr
         other = run_cli(["run", DECK, "--out", lockable_dir / "new" if os.geteuid() == 0 else out / "new",
                          *SMALL])

@@ -61,12 +61,12 @@ SMALL = ["--set", "grid.cells=40", "--progress", "0"]
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    """A finished run with checkpoints every 50 steps (the last two kept: steps 250 and 200
-    of 274), and the uninterrupted run's results."""
+    """A finished run with checkpoints every 20 steps (the last two kept: steps 40 and 20
+    of 54), and the uninterrupted run's results."""
     d = tmp_path_factory.mktemp("damaged") / "run"
-    run_cli(["run", INPUT / "xiong_fig1.toml", "--out", d, "--checkpoint-steps", "50", *SMALL], check=0)
+    run_cli(["run", INPUT / "xiong_fig1.toml", "--out", d, "--checkpoint-steps", "20", *SMALL], check=0)
     steps = [kh.complete_checkpoint(d / n)[1] for n in ("checkpoint.h5", "checkpoint.prev.h5")]
-    assert steps == [250, 200]
+    assert steps == [40, 20]
     return d
 
 
@@ -117,7 +117,7 @@ def test_damaged_checkpoint_falls_back(finished, tmp_path, damage):
     proc = run_cli(["restart", d, "--progress", "0"])
     assert proc.returncode == 0, proc.stderr
     assert f"warning: {d / 'checkpoint.h5'}" in proc.stderr and "trying an older checkpoint" in proc.stderr
-    assert "restarting from step 200 " in proc.stdout and "checkpoint.prev.h5" in proc.stdout
+    assert "restarting from step 20 " in proc.stdout and "checkpoint.prev.h5" in proc.stdout
     assert "Traceback" not in proc.stderr
     assert kh.compare_results(finished, d) >= 10
 

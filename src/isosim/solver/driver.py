@@ -163,6 +163,7 @@ class Driver:
             # stage "derivatives" are not meaningful; see above). Built after setFromOptions
             # so that -ts_rtol/-ts_atol are honoured.
             rtol, atol = ts.getTolerances()
+            self._scalar_tolerances = (rtol, atol)
             self.atol = self.u.duplicate()
             with self.atol as a:
                 a[:] = problem.absolute_tolerances(rtol, atol)
@@ -297,7 +298,10 @@ class Driver:
                 f"-ts_max_steps) is {ts.getMaxSteps()}")
 
     def _tolerances(self):
-        """The relative and absolute tolerances in force, as numbers."""
+        """The relative and absolute tolerances in force, as numbers (the scalars the per-unknown
+        ones were built from, where they were)."""
+        if getattr(self, "_scalar_tolerances", None):
+            return list(self._scalar_tolerances)
         vals = []
         for x in self.ts.getTolerances():
             vals.append(x.min()[1] if isinstance(x, PETSc.Vec) else x)
