@@ -29,8 +29,10 @@ def _compare(a_dir, b_dir, bitwise=True, tol=1e-10):
             if bitwise:
                 assert np.array_equal(x, y), (k, np.abs(x - y).max())
             elif k == "series/Delta_permil":
-                # Delta = 1000 ln(ratio of ratios): 1e-9 permil is 1e-12 relative in the ratios
-                assert np.abs(x - y).max() <= 1e-9, (k, np.abs(x - y).max())
+                # Delta = 1000 ln(ratio of ratios): 1e-8 permil is 1e-11 relative in the ratios
+                # (measured 5.7e-9 for 2 ranks -> 1 rank with eigenvector unknowns, whose sums
+                # round more than the cells'; the default time error is ~2e-7 permil)
+                assert np.abs(x - y).max() <= 1e-8, (k, np.abs(x - y).max())
             else:
                 assert np.abs(x - y).max() <= tol * max(1.0, np.abs(x).max()), (k, np.abs(x - y).max())
 
