@@ -96,7 +96,7 @@ def ensemble_table(batch_size):
     })
 
 
-ENSEMBLE = ensemble_table(512)
+ENSEMBLE = ensemble_table(256)
 
 
 def _deck_value(deck, key, where):

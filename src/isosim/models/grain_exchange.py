@@ -181,14 +181,20 @@ class GrainExchangeProblem:
         self.global_size = self.niso * (self.ncls_global * self.n + self.nmem)
         self._factors = None
         self._checks = 0
+        self._coeff_cache = None
 
     # ------------------------------------------------------------------ coefficients
     def coefficients(self, tau):
-        """kappa (niso, ncls) and K (niso, ncls) of the local classes at ``tau``."""
+        """kappa (niso, ncls) and K (niso, ncls) of the local classes at ``tau`` (read-only
+        arrays: the last ones are reused, as each stage asks for them twice at one tau)."""
+        if self._coeff_cache is not None and self._coeff_cache[0] == tau:
+            return self._coeff_cache[1]
         T = self.paths.T_K(tau)[self.cls_mem]
         D = phys.diffusivity(T, self.D0, self.E, 0.0, 1.0, 1.0)
         kappa = self.duration * D / self.radius**2 * self.mass_factor
         K = np.exp(phys.ln_partition(T, self.A, self.B, self.C, self.offsets))
+        kappa.flags.writeable = K.flags.writeable = False
+        self._coeff_cache = (tau, (kappa, K))
         return kappa, K
 
     # ------------------------------------------------------------------ state layout
