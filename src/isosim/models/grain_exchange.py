@@ -182,6 +182,7 @@ class GrainExchangeProblem:
         self._factors = None
         self._checks = 0
         self._coeff_cache = None
+        self._cores_sampled = any(m.core_fraction < 1.0 for m in self.members)
 
     # ------------------------------------------------------------------ coefficients
     def coefficients(self, tau):
@@ -391,8 +392,7 @@ class GrainExchangeProblem:
         means = np.tensordot(self.basis.mean_row, g, axes=(0, 0)) if self.ncls else np.zeros((self.niso, 0))
         for n in range(self.niso):
             tot[n] = np.bincount(mem_global, self.phi * means[n], minlength=self.nmem)
-        vb_own = np.array([self.members[m].v_b for m in self.own_members])
-        tot[:, self.own_members] += vb_own[None, :] * bo
+        tot[:, self.own_members] += self.v_b[self.own_in_local][None, :] * bo
         if self.comm.size > 1:
             self.comm.Allreduce(MPI.IN_PLACE, tot, op=MPI.SUM)
         return tot
@@ -410,7 +410,7 @@ class GrainExchangeProblem:
         """
         means = self.phase_means(u)
         sampled = means
-        if any(m.core_fraction < 1.0 for m in self.members):
+        if self._cores_sampled:
             sampled = self.phase_means(u, core=True)
         T = self.paths_all.T_K(tau) - ZERO_C
         mem = np.arange(self.nmem)

@@ -1,7 +1,7 @@
 """Grain-size populations: a phase's grains as size classes with volume fractions."""
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri   # the standard normal quantile (scipy.stats costs 0.2 s to import)
 
 
 def lognormal_classes(median, sigma, bins):
@@ -16,7 +16,7 @@ def lognormal_classes(median, sigma, bins):
     radii, fractions : ndarray
     """
     q = (np.arange(bins) + 0.5) / bins
-    return median * np.exp(sigma * norm.ppf(q)), np.full(bins, 1.0 / bins)
+    return median * np.exp(sigma * ndtri(q)), np.full(bins, 1.0 / bins)
 
 
 def size_classes(phase):
