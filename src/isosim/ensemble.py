@@ -26,18 +26,6 @@ from .errors import DeckError, UsageError
 
 
 # ------------------------------------------------------------------------------ members
-def set_key(raw, key, value):
-    """Set a dotted key in a raw deck dict (creating tables)."""
-    from .deck.load import split_key
-    node = raw
-    parts = split_key(key)
-    for p in parts[:-1]:
-        node = node.setdefault(p, {})
-        if not isinstance(node, dict):
-            raise ValueError(f"{key}: {p} is a value, not a table")
-    node[parts[-1]] = value
-
-
 def sample_values(dist, n, rng):
     """Draw ``n`` values from a resolved ``[sample."KEY"]`` table (truncated by low/high)."""
     from scipy import stats
@@ -114,17 +102,32 @@ def expand(raw, path, vary=(), samples=0, seed=0, extra=(), comm=None):
     return decks, params
 
 
+def _with_values(raw, assignment):
+    """``raw`` with the dotted keys of ``assignment`` set, copying only the tables on their
+    paths (validation builds the resolved deck afresh and never changes its input; a deep
+    copy per member was 40 % of expanding a sweep)."""
+    from .deck.load import split_key
+    member = dict(raw)
+    for key, value in assignment.items():
+        parts = split_key(key)
+        node = member
+        for p in parts[:-1]:
+            child = node.setdefault(p, {})
+            if not isinstance(child, dict):
+                raise ValueError(f"{key}: {p} is a value, not a table")
+            node[p] = node = dict(child)
+        node[parts[-1]] = value
+    return member
+
+
 def _validate_members(raw, path, assignments, indices):
     """[(index, resolved deck or problem text)] of the members ``indices`` (at most 10
     problems: a wrong sweep usually makes every member wrong)."""
     out, bad = [], 0
     for i in indices:
         a = assignments[i]
-        member = copy.deepcopy(raw)
         try:
-            for k, v in a.items():
-                set_key(member, k, v)
-            out.append((i, validate(member, path)))
+            out.append((i, validate(_with_values(raw, a), path)))
         except (DeckError, ValueError) as exc:
             detail = "; ".join(exc.problems) if isinstance(exc, DeckError) else str(exc)
             out.append((i, f"member {i} ({', '.join(f'{k}={v!r}' for k, v in a.items())}): {detail}"))

@@ -92,7 +92,6 @@ class Field:
 
     def validate(self, key, value, problems):
         """Return the checked value (converted where harmless), appending to ``problems``."""
-        bad = f"{key} = {describe(value)}: expected {self.expectation()}"
         if self.kind == "float":
             if self._check_number(value):
                 return float(value)
@@ -112,14 +111,14 @@ class Field:
             if isinstance(value, list) and len(value) >= self.min_length and all(
                     self._check_number(v) for v in value):
                 return [float(v) for v in value]
-            if isinstance(value, list) and len(value) < self.min_length:
-                bad += f" with at least {self.min_length} entries"
         elif self.kind == "str_list":
             if isinstance(value, list) and len(value) >= self.min_length and all(
                     isinstance(v, str) for v in value):
                 return list(value)
-            if isinstance(value, list) and len(value) < self.min_length:
-                bad += f" with at least {self.min_length} entries"
+        # the message only now: building it for every valid field was a third of validating
+        bad = f"{key} = {describe(value)}: expected {self.expectation()}"
+        if self.kind.endswith("_list") and isinstance(value, list) and len(value) < self.min_length:
+            bad += f" with at least {self.min_length} entries"
         problems.append(bad)
         return None
 
