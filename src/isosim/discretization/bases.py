@@ -78,6 +78,11 @@ class CellBasis:
         """Cell weights ``rows`` (..., n) as weights of the coordinates: rows . c = result . x."""
         return rows
 
+    def coordinate_tolerances(self, rtol, atol):
+        """Absolute step-control tolerance of each coordinate (n,): cell values get ``atol``
+        (they are O(1): relative to the bulk rock)."""
+        return np.full(self.n, float(atol))
+
     def uniform(self):
         """Coordinates of the uniform profile 1."""
         return np.ones(self.n)
@@ -114,7 +119,6 @@ class EigenBasis(CellBasis):
         # as the cell system does (not only to eigensolver round-off times the stiffness).
         self.probe = -self.mean_row * lam / grid.rim   # rim cell value = probe . a
         self.source *= grid.rim / (self.mean_row @ self.source)
-        self.mean_row = self.weights_in_basis(w)       # volume mean = w . Q a
         self._uniform = self.Qinv.sum(axis=1)
 
     def rim(self, x):
@@ -140,6 +144,12 @@ class EigenBasis(CellBasis):
 
     def weights_in_basis(self, rows):
         return rows @ self.Q
+
+    def coordinate_tolerances(self, rtol, atol):
+        """Amplitude a_k moves the cells by a_k Q[:, k]: it gets (atol + rtol) / max|Q[:, k]|,
+        the error that moves no cell by more than a cell value's own tolerance. (With ``atol``
+        itself, the many tiny high-mode amplitudes would hold the steps to their round-off.)"""
+        return (atol + rtol) / np.abs(self.Q).max(axis=0)
 
     def uniform(self):
         return self._uniform

@@ -237,17 +237,13 @@ class GrainExchangeProblem:
     def absolute_tolerances(self, rtol, atol):
         """Per-unknown absolute tolerances of the step-size control (local).
 
-        Cell values get ``atol`` (they are O(1): relative to the bulk rock). An eigenvector
-        amplitude a_k moves the cells by a_k Q[:, k]: it gets (atol + rtol) / max|Q[:, k]|,
-        the error that moves no cell by more than a cell value's own tolerance. (With ``atol``
-        itself, the many tiny high-mode amplitudes would hold the steps to their round-off.)
+        Grain unknowns: the basis's (see ``coordinate_tolerances`` in discretization.bases).
         Algebraic boundaries (v_b = 0) get 1e300: they follow the grains, and their stage
         "derivatives" mean nothing to the error estimate.
         """
-        tol = np.full(self.local_size, float(atol))
+        tol = np.empty(self.local_size)
         g, b = self.split(tol)
-        if self.basis.name != "cells":
-            g[:] = ((atol + rtol) / np.abs(self.basis.Q).max(axis=0))[:, None, None]
+        g[:] = self.basis.coordinate_tolerances(rtol, atol)[:, None, None]
         b[:] = np.where(self.boundary_mass[self.own_in_local] == 0, 1e300, atol)[None, :]
         return tol
 
@@ -489,7 +485,10 @@ class GrainExchangeProblem:
                 "boundary": Slab((self.nmem, self.niso), int(own[0]) if own.size else 0, bo.T)}
 
     def profile_fields(self, u):
-        """This rank's rows of the grain concentrations ``grains`` [class, isotope, cell]. Local."""
+        """This rank's rows of the grain concentrations ``grains`` [class, isotope, cell]; with
+        ``u`` None only their layout (uninitialised data: no transform to cells). Local."""
+        if u is None:
+            return self._grain_slab("grains", self.split(np.empty(self.local_size))[0])
         return self._grain_slab("grains", self.basis.to_cells(self.split(u)[0]))
 
     def load_state(self, read, u):

@@ -33,9 +33,12 @@ class Recorder:
         self.local_profiles.append({k: fields[k].data.copy() for k in self.PROFILED})
 
     def layout(self):
-        """The problem's state fields as this rank holds them: global shapes and first rows
-        (the data of an uninitialised array, never read). Local."""
-        return self._profile_fields(np.zeros(self.problem.local_size))
+        """The problem's fields to profile as this rank holds them: global shapes and first
+        rows (their data is not computed, or that of an uninitialised array; never read). Local."""
+        profile_fields = getattr(self.problem, "profile_fields", None)
+        if profile_fields is not None:
+            return profile_fields(None)
+        return self.problem.state_fields(np.empty(self.problem.local_size))
 
     def profile_stack(self, name):
         """This rank's rows of every profile of ``name``: [row, profile, ...]."""

@@ -109,6 +109,7 @@ class Driver:
         self.f = self.u.duplicate()
         self.last_good = self.u.duplicate()
         self.sample = None           # the dense-output state at interpolated output times
+        self._scalar_tolerances = None   # (rtol, atol) the per-unknown tolerances were built from
 
         ts = PETSc.TS().create(comm=pcomm)
         if options_prefix:
@@ -300,7 +301,7 @@ class Driver:
     def _tolerances(self):
         """The relative and absolute tolerances in force, as numbers (the scalars the per-unknown
         ones were built from, where they were)."""
-        if getattr(self, "_scalar_tolerances", None):
+        if self._scalar_tolerances is not None:
             return list(self._scalar_tolerances)
         vals = []
         for x in self.ts.getTolerances():
