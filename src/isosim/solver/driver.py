@@ -1,10 +1,12 @@
 """The one PETSc TS driver used by every model.
 
 A *problem* supplies numpy-level callbacks (see :class:`isosim.models.grain_exchange.
-GrainExchangeProblem`): ``local_size``, ``global_size``, ``algebraic``, ``initial_state``,
+GrainExchangeProblem`): ``local_size``, ``global_size``, ``initial_state``,
 ``ifunction``, ``ijacobian``, ``jacobian_mult``, ``solve_jacobian``, ``state_fields``
-and ``load_state`` (its rows of the state, for collective checkpoints), ``gather_state``. A *recorder* says when outputs are due (``output_times``), records them
-(``record``), describes the clock for progress lines (``describe``) and round-trips its
+and ``load_state`` (its rows of the state, for collective checkpoints), ``gather_state``,
+and optionally ``absolute_tolerances`` (per-unknown step-control tolerances). A *recorder*
+says when outputs are due (``pending_times``, and ``interpolated_due`` for those taken from
+the dense output), records them (``record``), describes the clock for progress lines (``describe``) and round-trips its
 recordings through checkpoints (``state`` / ``load_state``).
 
 The driver owns the TS: Python IFunction/IJacobian, tolerances from the deck, PETSc
@@ -242,8 +244,7 @@ class Driver:
         """Record the recorder's interpolated output times that the step just accepted passed,
         from the integrator's dense output (TSInterpolate). Collective (every rank has the
         same step)."""
-        due_between = getattr(self.recorder, "interpolated_due", None)   # optional for recorders
-        due = due_between(ts.getPrevTime(), ts.getTime()) if due_between else ()
+        due = self.recorder.interpolated_due(ts.getPrevTime(), ts.getTime())
         if not len(due):
             return
         if self.sample is None:
