@@ -91,7 +91,7 @@ def _dataset_offset(path, state):
     with h5py.File(path) as f:
         found = []
         f.visititems(lambda n, o: found.append((o.id.get_storage_size(), n)) if isinstance(o, h5py.Dataset)
-                     and n.startswith("state/") == state and o.id.get_offset() is not None else None)
+                     and n.startswith("fields/") == state and o.id.get_offset() is not None else None)
         size, name = max(found)
         return f[name].id.get_offset() + size // 2
 
@@ -100,20 +100,30 @@ def _truncate_half(p):
     p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])
 
 
+def _newest_part(d):
+    """The record part only checkpoint.h5 refers to (checkpoint.prev.h5 refers to the others)."""
+    return sorted((d / "records").glob("part-*.h5"))[-1]
+
+
+#: what is damaged ("checkpoint": checkpoint.h5; "records": its newest record part) and how
 DAMAGE = {
-    "truncated to half": _truncate_half,
-    "truncated to nothing": lambda p: p.write_bytes(b""),
-    "one bit of the state": lambda p: _flip_bit(p, _dataset_offset(p, state=True), 3),
-    "one bit of the recorded series": lambda p: _flip_bit(p, _dataset_offset(p, state=False), 0),
+    "truncated to half": ("checkpoint", _truncate_half),
+    "truncated to nothing": ("checkpoint", lambda p: p.write_bytes(b"")),
+    "one bit of the state": ("checkpoint", lambda p: _flip_bit(p, _dataset_offset(p, state=True), 3)),
+    "one bit of the recorded series": ("records", lambda p: _flip_bit(p, _dataset_offset(p, state=False), 0)),
+    "recordings truncated": ("records", _truncate_half),
+    "recordings deleted": ("records", lambda p: p.unlink()),
 }
 
 
 @pytest.mark.parametrize("damage", DAMAGE)
 def test_damaged_checkpoint_falls_back(finished, tmp_path, damage):
-    """A truncated or bit-flipped checkpoint.h5 is refused with the reason, the previous
-    checkpoint is used (the log says which, and its step), and the run ends bitwise equal."""
+    """A truncated or bit-flipped checkpoint.h5, or a damaged or missing record part that only
+    it refers to, is refused with the reason, the previous checkpoint is used (the log says
+    which, and its step), and the run ends bitwise equal."""
     d = _unfinished_copy(finished, tmp_path)
-    DAMAGE[damage](d / "checkpoint.h5")
+    target, spoil = DAMAGE[damage]
+    spoil(d / "checkpoint.h5" if target == "checkpoint" else _newest_part(d))
     proc = run_cli(["restart", d, "--progress", "0"])
     assert proc.returncode == 0, proc.stderr
     assert f"warning: {d / 'checkpoint.h5'}" in proc.stderr and "trying an older checkpoint" in proc.stderr
@@ -122,25 +132,83 @@ def test_damaged_checkpoint_falls_back(finished, tmp_path, damage):
     assert kh.compare_results(finished, d) >= 10
 
 
-def test_random_bit_flips_are_detected_or_harmless(finished, tmp_path):
-    """Single bits flipped anywhere in checkpoint.h5 (seeded): each is either refused (the
-    restart falls back to checkpoint.prev.h5 and says so) or lies in bytes nothing reads
-    (HDF5 padding): then checkpoint.h5 is used and the results are still bitwise equal.
-    Never a crash, never a silently different result."""
+def test_random_bit_flips_are_refused(finished, tmp_path):
+    """Single bits flipped anywhere in checkpoint.h5 or in its newest record part (seeded):
+    each is refused before the HDF5 library reads the file (the seal: a SHA-256 of every
+    byte), the restart falls back to checkpoint.prev.h5 and says so, and the results are
+    bitwise equal. Never a crash (damaged HDF5 metadata can crash the library: a flip at
+    byte 849 of an unsealed checkpoint did), never a silently different result."""
     rng = random.Random(5)
-    size = (finished / "checkpoint.h5").stat().st_size
     outcomes = []
-    for _ in range(4):
+    for target in ("checkpoint", "checkpoint", "checkpoint", "records", "records"):
         d = _unfinished_copy(finished, tmp_path / f"flip{len(outcomes)}")
-        offset = rng.randrange(size)
-        _flip_bit(d / "checkpoint.h5", offset, rng.randrange(8))
+        path = d / "checkpoint.h5" if target == "checkpoint" else _newest_part(d)
+        offset = rng.randrange(path.stat().st_size)
+        _flip_bit(path, offset, rng.randrange(8))
         proc = run_cli(["restart", d, "--progress", "0"])
-        assert proc.returncode == 0 and "Traceback" not in proc.stderr, (offset, proc.stderr)
-        fell_back = "checkpoint.prev.h5" in proc.stdout
-        assert fell_back == ("trying an older checkpoint" in proc.stderr), (offset, proc.stdout, proc.stderr)
-        kh.compare_results(finished, d)
-        outcomes.append((offset, "refused" if fell_back else "harmless"))
-    print("bit flips (offset, outcome):", outcomes)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, (path, offset, proc.stderr)
+        assert "trying an older checkpoint" in proc.stderr and "checkpoint.prev.h5" in proc.stdout, \
+            (path, offset, proc.stdout, proc.stderr)
+        assert kh.compare_results(finished, d) >= 10
+        outcomes.append((path.name, offset))
+    print("bit flips refused (file, offset):", outcomes)
+
+
+def test_recordings_are_appended(finished):
+    """Each checkpoint writes only what was recorded since the one before, as a new record
+    part, and refers to all parts so far: no row is written twice, and the parts joined are
+    the results file's rows up to the checkpoint's time."""
+    from isosim.io.checkpoint import read_header
+    ck, prev = (read_header(finished / n) for n in ("checkpoint.h5", "checkpoint.prev.h5"))
+    assert [p["file"] for p in prev.meta["records"]] == ["records/part-000000.h5"]
+    assert [p["file"] for p in ck.meta["records"]] == ["records/part-000000.h5", "records/part-000001.h5"]
+    with h5py.File(finished / "records/part-000000.h5") as a, h5py.File(finished / "records/part-000001.h5") as b, \
+            h5py.File(finished / "results.h5") as r:
+        taus = [a["outputs/series_tau"][()], b["outputs/series_tau"][()]]
+        assert taus[0].size > 0 and taus[1].size > 0 and taus[0][-1] < taus[1][0]
+        assert taus[0][-1] <= prev.meta["time"] < taus[1][0] and taus[1][-1] <= ck.meta["time"]
+        n = sum(t.size for t in taus)
+        assert np.array_equal(np.concatenate(taus), r["series/tau"][:n])
+        assert r["series/tau"][n] > ck.meta["time"]
+        for name in ("Delta_permil", "T_apparent_C", "inventory"):
+            joined = np.concatenate([a[f"outputs/series_{name}"][()], b[f"outputs/series_{name}"][()]])
+            assert np.array_equal(joined, r[f"series/{name}"][:n]), name
+        profiles = a["fields/profile_grains"].shape[1] + b["fields/profile_grains"].shape[1]
+        assert profiles == ck.outputs["profiles_tau"].size == np.count_nonzero(r["profiles/tau"][()] <= ck.meta["time"])
+
+
+def test_superseded_recordings_removed(finished, tmp_path):
+    """A record part written after the checkpoint a restart uses (a kill between the part and
+    its checkpoint), and a part's temporary file, are removed at the restart, with a message;
+    the part is written again."""
+    d = _unfinished_copy(finished, tmp_path)
+    (d / "checkpoint.h5").unlink()                   # as if killed before it was renamed into place
+    (d / "checkpoint.prev.h5").rename(d / "checkpoint.h5")
+    stale = d / "records" / "part-000001.h5"
+    stale_bytes = stale.read_bytes()
+    (d / "records" / ".part-000002.h5.tmp.999999").write_bytes(b"partial")
+    proc = run_cli(["restart", d, "--progress", "0"])
+    assert proc.returncode == 0, proc.stderr
+    assert "restarting from step 20 " in proc.stdout
+    assert "removed 2 record part(s) written after checkpoint.h5" in proc.stdout, proc.stdout
+    assert sorted(p.name for p in (d / "records").iterdir()) == ["part-000000.h5", "part-000001.h5"]
+    # written again (removed first, see the message), byte for byte as before: the restarted
+    # run recorded the same rows
+    assert stale.read_bytes() == stale_bytes
+    assert kh.compare_results(finished, d) >= 10
+
+
+def test_shared_recordings_damaged(finished, tmp_path):
+    """The first record part belongs to both checkpoints: damaged, neither can be used. The
+    restart stops (exit 4) naming the part and both checkpoints; nothing is overwritten."""
+    d = _unfinished_copy(finished, tmp_path)
+    part = d / "records" / "part-000000.h5"
+    _flip_bit(part, part.stat().st_size // 2, 4)
+    proc = run_cli(["restart", d, "--progress", "0"])
+    assert proc.returncode == 4, proc.stderr
+    assert "no usable checkpoint" in proc.stderr and "part-000000.h5" in proc.stderr
+    assert "checkpoint.prev.h5: its recordings" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (d / "summary.json").exists()
 
 
 def test_no_usable_checkpoint(finished, tmp_path):

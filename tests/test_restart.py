@@ -131,11 +131,11 @@ def test_restart_refuses_other_version(tmp_path):
     from isosim.io.checkpoint import read_header, write_checkpoint
     from isosim.io.distributed import Slab
     ck = read_header(out / "checkpoint.h5")
-    meta = {k: v for k, v in ck.meta.items() if k not in ("deck_toml", "field_shape", "field_hash")}
+    meta = {k: v for k, v in ck.meta.items() if k not in ("deck_toml", "field_shape", "field_hash", "records")}
     meta["isosim_version"] = "0.0.1"
     fields = {n: Slab(tuple(shape), 0, ck.read(n, 0, shape[0])) for n, shape in ck.meta["field_shape"].items()}
     write_checkpoint(out / "checkpoint.h5", MPI.COMM_SELF, meta=meta, deck_toml=ck.deck_toml, fields=fields,
-                     outputs=ck.outputs)
+                     records=ck.meta["records"])
     proc = run_cli(["restart", out])
     assert proc.returncode == 2 and "0.0.1" in proc.stderr and "refused" in proc.stderr
 

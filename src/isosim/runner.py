@@ -16,7 +16,7 @@ from .deck.load import read_toml, tomllib
 from .errors import CheckpointIOError, IsosimError, RestartError, UsageError
 from .io.atomic import write_text
 from .io.distributed import CollectiveFile
-from .io.checkpoint import NAMES, latest_good_checkpoint, newest_header, write_checkpoint
+from .io.checkpoint import NAMES, RECORDS, RecordLog, latest_good_checkpoint, newest_header, write_checkpoint
 from .solver.stages import stage
 
 #: Files isosim writes in a run directory (``--force`` removes exactly these).
@@ -43,13 +43,19 @@ def prepare_run_dir(run_dir, force):
     if run_dir.exists() and not run_dir.is_dir():
         raise UsageError(f"error: output path {run_dir} exists and is not a directory")
     existing = [f for f in RUN_FILES if (run_dir / f).exists()]
+    parts = sorted((run_dir / RECORDS).glob("*part-*")) if run_dir.is_dir() else []
+    if parts:
+        existing.append(f"{RECORDS}/")
     if existing and not force:
         raise UsageError(
             f"error: output directory {run_dir} already holds a run ({', '.join(existing)}); "
             "nothing was overwritten. Use --force to replace it, --out for another directory, "
             f"or 'isosim restart {run_dir}' to continue it.")
     for f in existing:
-        (run_dir / f).unlink()
+        if f != f"{RECORDS}/":
+            (run_dir / f).unlink()
+    for p in parts:
+        p.unlink()
     if run_dir.is_dir():
         remove_stale_temporaries(run_dir)
     try:
@@ -87,6 +93,7 @@ class Run:
             self.recorder = recorder_cls(self.problem)
         self.deck_toml = to_toml(deck)
         self.digest = deck_digest(deck)
+        self.records = RecordLog(self.run_dir)
         self.wall_start = time.monotonic()
 
     def _write_checkpoint(self, driver):
@@ -100,10 +107,13 @@ class Run:
                 "time": ts.getTime(), "step": ts.getStepNumber(), "dt": ts.getTimeStep(),
                 "nranks": self.comm.size, "petsc_options": self.petsc_options}
 
-        fields = driver.state_fields()
-        fields.update(self.recorder.field_state())
+        # the recordings first (only what is new since the last checkpoint), then the
+        # checkpoint that references them: a kill between the two leaves a superseded part
+        parts = self.records.append(self.comm, self.recorder.state() if self.comm.rank == 0 else None,
+                                    self.recorder.field_state())
         write_checkpoint(self.run_dir / "checkpoint.h5", self.comm, meta=meta, deck_toml=self.deck_toml,
-                         fields=fields, outputs=self.recorder.state() if self.comm.rank == 0 else None)
+                         fields=driver.state_fields(), records=parts)
+        self.records.commit(parts)
 
     def execute(self, checkpoint=None):
         """Integrate (from ``checkpoint`` if given) and write the results. Collective."""
@@ -126,6 +136,7 @@ class Run:
                 if checkpoint is not None:
                     with stage("restart"):
                         driver.restore(checkpoint)
+                        self.records = RecordLog.resume(checkpoint)
                 self.log(f"[isosim] {self.deck['model']}: {self.problem.global_size} unknowns on "
                          f"{self.comm.size} rank(s); TS {driver.ts.getType()}; output in {self.run_dir}",
                          flush=True)
@@ -269,11 +280,16 @@ def restart_run(run_dir, comm, *, petsc_options=(), progress_seconds=10.0, log=p
     if not any((Path(run_dir) / n).exists() for n in NAMES):
         deck_path = Path(run_dir) / "deck.toml"
         deck = collective(comm, lambda: validate(read_toml(deck_path), deck_path))
+        collective(comm, lambda: RecordLog(run_dir).remove_superseded())
         log(f"[isosim] no checkpoint in {run_dir} yet (stopped before the first one): starting "
             "again from the beginning") if comm.rank == 0 else None
         return Run(deck, run_dir, comm, petsc_options, progress_seconds, log).execute()
     ck = latest_good_checkpoint(run_dir, comm, say=lambda m: print(m, file=sys.stderr, flush=True))
     deck = collective(comm, lambda: check_restart(run_dir, ck))
+    superseded = collective(comm, lambda: RecordLog.resume(ck).remove_superseded())
+    if superseded and comm.rank == 0:
+        log(f"[isosim] removed {len(superseded)} record part(s) written after {ck.path.name}: "
+            f"{', '.join(superseded)}")
     run = Run(deck, run_dir, comm, petsc_options, progress_seconds, log)
     log(f"[isosim] restarting from step {ck.meta['step']} (written on {ck.meta['nranks']} "
         f"rank(s)) at {run.recorder.describe(ck.meta['time'])}, from {ck.path.name}") if comm.rank == 0 else None

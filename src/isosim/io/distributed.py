@@ -14,6 +14,7 @@ number of ranks can verify what it reads.
 
 import contextlib
 import errno
+import hashlib
 import os
 import sys
 from dataclasses import dataclass
@@ -122,13 +123,18 @@ class CollectiveFile:
         Expected size in bytes (rank 0's value is used). When the file system has less
         free space than that (plus a margin), nothing is written and ``OSError(ENOSPC)`` is
         raised: HDF5 meeting a full disk in the middle of a write can crash the process.
+    seal : bool
+        Put a SHA-256 of the whole file in its HDF5 user block (:func:`check_seal`), so that a
+        reader can refuse a damaged file before the HDF5 library parses it: damaged HDF5
+        metadata can crash the library, not just make it raise.
     """
 
     #: free space kept beyond ``size_hint``: HDF5's own metadata and some slack
     MARGIN = 1 << 20
 
-    def __init__(self, path, comm, keep_previous=None, prepare=None, size_hint=None):
+    def __init__(self, path, comm, keep_previous=None, prepare=None, size_hint=None, seal=False):
         self.path = path
+        self.create = {"userblock_size": SEAL_BYTES} if seal else {}
         self.comm = comm
         self.keep_previous = keep_previous
         self.prepare = prepare
@@ -148,21 +154,22 @@ class CollectiveFile:
         if self.root and self.size_hint is not None:
             self._check_space()
         self._agree()
-        mode = "w"
+        mode, create = "w", self.create
         if self.prepare is not None:
+            create = {}
             mode = "r+"
             if self.root:
                 try:
-                    with h5py.File(self.tmp, "w") as f:
+                    with h5py.File(self.tmp, "w", **self.create) as f:
                         self.prepare(f)
                 except OSError as exc:
                     self.error = exc
             self._agree()
         try:
             if self.parallel:
-                self.file = h5py.File(self.tmp, mode, driver="mpio", comm=self.comm)
+                self.file = h5py.File(self.tmp, mode, driver="mpio", comm=self.comm, **create)
             elif self.root:
-                self.file = h5py.File(self.tmp, mode)
+                self.file = h5py.File(self.tmp, mode, **create)
         except OSError as exc:
             self.error = exc
         self._agree()
@@ -269,6 +276,8 @@ class CollectiveFile:
         if self.root:
             try:
                 with open(self.tmp, "rb+") as fh:
+                    if self.create:
+                        _write_seal(fh)
                     os.fsync(fh.fileno())
                 if self.keep_previous is not None and self.path.exists():
                     # at every instant one complete file exists: the old one, renamed, or the new one
@@ -282,6 +291,54 @@ class CollectiveFile:
             self._discard()
             raise OSError(errors)
         return False
+
+
+# ------------------------------------------------------------------------------ seals
+#: bytes of the HDF5 user block holding a sealed file's SHA-256 (HDF5 skips it when reading)
+SEAL_BYTES = 512
+_SEAL_TAG = b"isosim-seal sha256 "
+_READ_BLOCK = 1 << 24
+
+
+def _body_digest(fh):
+    """SHA-256 and length of everything after the user block of an open file."""
+    h, n = hashlib.sha256(), 0
+    fh.seek(SEAL_BYTES)
+    while block := fh.read(_READ_BLOCK):
+        h.update(block)
+        n += len(block)
+    return h.hexdigest(), n
+
+
+def _write_seal(fh):
+    digest, n = _body_digest(fh)
+    fh.seek(0)
+    fh.write((_SEAL_TAG + f"{digest} {n}\n".encode()).ljust(SEAL_BYTES, b"\0"))
+    fh.flush()
+
+
+def check_seal(path):
+    """Why the sealed file ``path`` (``CollectiveFile(..., seal=True)``) is not intact, or None
+    if it is: every byte after its user block hashes to the SHA-256 in it. Reads the whole
+    file, without the HDF5 library. Local."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(SEAL_BYTES)
+            if not head.startswith(_SEAL_TAG):
+                return "has no isosim seal (not written by this isosim, or damaged at its start)"
+            try:
+                digest, n = head[len(_SEAL_TAG):].split(b"\n")[0].decode().split()
+                n = int(n)
+            except ValueError:
+                return "has a damaged seal"
+            got, size = _body_digest(fh)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if size != n:
+        return f"is {size + SEAL_BYTES} bytes long, {n + SEAL_BYTES} were written (truncated or extended)"
+    if got != digest:
+        return "fails its checksum (corrupted)"
+    return None
 
 
 def read_rows(path, name, lo, hi):

@@ -95,7 +95,7 @@ class Recorder:
     def load_state(self, arrays):
         """Recordings from a checkpoint (see :meth:`state`)."""
         for k in self.series:
-            self.series[k] = list(arrays[f"series_{k}"])
+            self.series[k] = list(arrays.get(f"series_{k}", []))
         for k in self.profiles:
             self.profiles[k] = list(arrays.get(f"profiles_{k}", []))
 
