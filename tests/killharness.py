@@ -18,8 +18,9 @@ run's bitwise (same rank count: restarts happen on TSSolve boundaries).
 
 Kill moments, drawn per attempt with the chain's seed:
 
-- ``write``: while the k-th checkpoint of the attempt is being written (its temporary
-  ``.checkpoint.h5.tmp.*`` file exists), after a random delay of up to 2 ms;
+- ``write``: while the k-th checkpoint of the attempt is being written (a temporary of its
+  record part ``records/.part-*.tmp.*`` or of ``.checkpoint.h5.tmp.*`` exists), after a
+  random delay of up to 2 ms;
 - ``between``: 0-10 ms after the k-th checkpoint write of the attempt has finished (mid-step);
 - ``start``: at a random instant of start-up (imports, PETSc initialisation, reading and
   verifying the checkpoint);
@@ -34,6 +35,7 @@ it by hand for longer chains::
 """
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -62,7 +64,8 @@ CASES = {
     "capsule": (INPUT / "huang2010_zm70.toml", ["--set", "capsule.cells=1000"], 0.0),
     "chamber": (INPUT / "spera2004_afc.toml", [], 1e-12),
 }
-CKPT_TMP = ".checkpoint.h5.tmp"
+#: temporaries of a checkpoint write: its record part (written first), then the checkpoint
+CKPT_TMP = (".checkpoint.h5.tmp", "records/.part-")
 RESULT_TMPS = (".results.h5.tmp", ".summary.json.tmp")
 _RESUMED = re.compile(r"restarting from step (\d+)\b.*?\b(checkpoint(?:\.prev)?\.h5)")
 
@@ -404,9 +407,12 @@ class Chain:
     def _temporaries(self):
         """Names of the temporary files in the run directory."""
         try:
-            return [x for x in os.listdir(self.run_dir) if x.startswith((CKPT_TMP, *RESULT_TMPS))]
+            names = os.listdir(self.run_dir)
         except FileNotFoundError:
             return []
+        with contextlib.suppress(FileNotFoundError):
+            names += [f"records/{x}" for x in os.listdir(self.run_dir / "records")]
+        return [x for x in names if x.startswith((*CKPT_TMP, *RESULT_TMPS))]
 
     def _after_kill(self, plan, new_tmps, where):
         """Count the kill, and check what it left (``new_tmps``: temporaries it left behind)."""

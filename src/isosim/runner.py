@@ -109,8 +109,7 @@ class Run:
 
         # the recordings first (only what is new since the last checkpoint), then the
         # checkpoint that references them: a kill between the two leaves a superseded part
-        parts = self.records.append(self.comm, self.recorder.state() if self.comm.rank == 0 else None,
-                                    self.recorder.field_state())
+        parts = self.records.append(self.comm, self.recorder)
         write_checkpoint(self.run_dir / "checkpoint.h5", self.comm, meta=meta, deck_toml=self.deck_toml,
                          fields=driver.state_fields(), records=parts)
         self.records.commit(parts)

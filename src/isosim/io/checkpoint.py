@@ -147,27 +147,20 @@ class RecordLog:
         saved.update({k: sum(shape[1] for _, shape in v) for k, v in checkpoint.record_fields.items()})
         return cls(checkpoint.path.parent, checkpoint.meta["records"], saved)
 
-    def append(self, comm, small, fields):
-        """Write what was recorded since the last :meth:`commit` as the next part, if anything
-        was. Collective. Returns the list of parts a checkpoint written now must reference.
+    def append(self, comm, recorder):
+        """Write what ``recorder`` recorded since the last :meth:`commit` as the next part, if it
+        recorded anything. Collective. Returns the list of parts a checkpoint written now must
+        reference.
 
-        Parameters
-        ----------
-        small : dict of ndarray or None
-            All recordings so far (rank 0's are used; other ranks may pass None).
-        fields : dict of Slab
-            This rank's rows of every large recording so far.
+        ``recorder`` gives the new rows: ``state(since)`` (small arrays, rank 0's are written)
+        and ``field_state(since)`` (this rank's rows of the large ones), ``since`` mapping each
+        name to the rows (entries) already saved.
         """
-        new_small = None
-        if comm.rank == 0:
-            new_small = {k: np.asarray(v)[self.saved.get(k, 0):] for k, v in small.items()}
-        new_small = comm.bcast(new_small, root=0)
-        new_fields = {}
-        for k, s in fields.items():
-            k0 = self.saved.get(k, 0)
-            if s.shape[1] > k0:
-                new_fields[k] = Slab((s.shape[0], s.shape[1] - k0, *s.shape[2:]), s.start, s.data[:, k0:])
-        if not new_fields and not any(len(v) for v in new_small.values()):
+        new_small = comm.bcast(recorder.state(self.saved) if comm.rank == 0 else None, root=0)
+        new_fields = {k: s for k, s in recorder.field_state(self.saved).items() if s.shape[1] > 0}
+        self._pending = {**{k: len(v) for k, v in new_small.items()},
+                         **{k: s.shape[1] for k, s in new_fields.items()}}
+        if not any(self._pending.values()):
             return self.parts
         name = f"{RECORDS}/part-{len(self.parts):06d}.h5"
         if comm.rank == 0:
@@ -181,14 +174,13 @@ class RecordLog:
             raise CheckpointIOError(f"error: could not write checkpoint {self.run_dir / NAMES[0]}: its "
                                     f"recordings {name}: {exc}; the previous checkpoint, if any, is "
                                     "intact") from None
-        self._pending = {**{k: len(v) for k, v in (small or {}).items()},
-                         **{k: s.shape[1] for k, s in fields.items()}}
         return self.parts + [{"file": name, "sha256": sha}]
 
     def commit(self, parts):
         """The checkpoint referencing ``parts`` is written: they are the saved recordings."""
         if len(parts) > len(self.parts):
-            self.saved.update(self._pending)
+            for k, n in self._pending.items():
+                self.saved[k] = self.saved.get(k, 0) + n
         self.parts = list(parts)
 
     def remove_superseded(self):

@@ -40,18 +40,24 @@ class Recorder:
             return profile_fields(None)
         return self.problem.state_fields(np.empty(self.problem.local_size))
 
-    def profile_stack(self, name):
-        """This rank's rows of every profile of ``name``: [row, profile, ...]."""
-        if not self.local_profiles:
+    def profile_stack(self, name, since=0):
+        """This rank's rows of the profiles of ``name`` from the ``since``-th on: [row, profile, ...]."""
+        kept = self.local_profiles[since:]
+        if not kept:
             s = self.layout()[name]
             return np.zeros((s.data.shape[0], 0, *s.shape[1:]))
-        return np.stack([p[name] for p in self.local_profiles], axis=1)
+        return np.stack([p[name] for p in kept], axis=1)
 
-    def field_state(self):
-        """Split recordings for a checkpoint: this rank's rows of each profile stack. Local."""
+    def field_state(self, since=None):
+        """Split recordings for a checkpoint: this rank's rows of each profile stack (from entry
+        ``since[name]`` on, if given: what an earlier checkpoint did not hold). Local."""
         fields = self.layout()
-        return {f"profile_{k}": Slab((fields[k].shape[0], len(self.local_profiles), *fields[k].shape[1:]),
-                                     fields[k].start, self.profile_stack(k)) for k in self.PROFILED}
+        out = {}
+        for k in self.PROFILED:
+            name, first = f"profile_{k}", (since or {}).get(f"profile_{k}", 0)
+            out[name] = Slab((fields[k].shape[0], len(self.local_profiles) - first, *fields[k].shape[1:]),
+                             fields[k].start, self.profile_stack(k, first))
+        return out
 
     def load_fields(self, read):
         """This rank's rows of the split recordings of a checkpoint (any writer rank count)."""
@@ -86,10 +92,15 @@ class Recorder:
         it = self.interpolated_times
         return it[(it > max(t0, self._last())) & (it <= t1)]
 
-    def state(self):
-        """Recordings as arrays, for a checkpoint."""
-        out = {f"series_{k}": np.asarray(v) for k, v in self.series.items()}
-        out.update({f"profiles_{k}": np.asarray(v) for k, v in self.profiles.items()})
+    def state(self, since=None):
+        """Recordings as arrays, for a checkpoint: from row ``since[name]`` on, if given (what an
+        earlier checkpoint did not hold; only those rows are converted)."""
+        since = since or {}
+        out = {}
+        for prefix, recs in (("series", self.series), ("profiles", self.profiles)):
+            for k, v in recs.items():
+                name = f"{prefix}_{k}"
+                out[name] = np.asarray(v[since.get(name, 0):])
         return out
 
     def load_state(self, arrays):
