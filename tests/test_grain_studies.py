@@ -81,6 +81,32 @@ def test_batch_sweep_rank_independent(tmp_path):
         assert abs(x["Delta_permil"] - y["Delta_permil"]) <= 1e-10 * abs(x["Delta_permil"])
 
 
+@needs_mpirun
+@pytest.mark.parametrize("np_", [2, 3])
+def test_whole_batches_dealt_over_ranks_bitwise(tmp_path, np_):
+    """With at least as many batches as ranks each batch is integrated on one rank alone, as
+    on one rank: the members are bitwise those of the 1-rank sweep (8 members, batches of 3)."""
+    args = ["--vary", RATES, "--vary", "phases.opx.beta=0.02,0.2", "--set", "ensemble.batch_size=3"]
+    a = sweep(tmp_path, "np1", *args)
+    b = sweep(tmp_path, f"np{np_}", *args, np=np_)
+    assert b["ranks"] == np_ and len(b["members"]) == 8
+    for x, y in zip(a["members"], b["members"]):
+        assert x["params"] == y["params"]
+        assert x["Delta_permil"] == y["Delta_permil"] and x["T_apparent_C"] == y["T_apparent_C"]
+
+
+def test_deal_shares_ordered_units_evenly():
+    """Units ordered by cost are dealt back and forth: each exactly once, counts within one,
+    and a cost growing along the order shared evenly."""
+    from isosim.ensemble import deal
+    for n, size in [(16, 2), (7, 2), (10, 3), (2, 3), (0, 2)]:
+        got = [deal(n, size, r) for r in range(size)]
+        assert sorted(k for g in got for k in g) == list(range(n))
+        assert max(map(len, got)) - min(map(len, got)) <= 1
+    # unit k costs k + 1: dealt back and forth, 16 units share 68 + 68 (round robin: 64 + 72)
+    assert [sum(k + 1 for k in deal(16, 2, r)) for r in range(2)] == [68, 68]
+
+
 def test_monte_carlo_sweep(tmp_path):
     """--samples draws the deck's [sample] distributions (truncated to their bounds),
     reproducibly for a seed."""

@@ -19,6 +19,7 @@ from .errors import CheckpointIOError, UsageError
 from .io.atomic import atomic_path, write_text
 from .runner import collective, prepare_run_dir
 from .slices import sweep_digest, take_slice
+from .solver.stages import stage
 
 def h5_name(key):
     """A result key as an HDF5 dataset name: '/' (as in 87Sr/86Sr) would make a group."""
@@ -102,7 +103,8 @@ def run_sweep(raw, path, run_dir, comm, *, vary=(), samples=0, seed=0, slice_=No
     their global indices are the direct sweep's.
     """
     t0 = time.monotonic()
-    decks, params = expand(raw, path, vary, samples, seed, comm=comm)
+    with stage("setup"):            # -log_view: members' validation, then integration and output
+        decks, params = expand(raw, path, vary, samples, seed, comm=comm)
     base = validate(dict(raw), path)
     extra = {"samples": samples, "seed": seed} if samples else {}
     extra["sweep_digest"] = sweep_digest(base, vary, samples, seed)
@@ -117,9 +119,11 @@ def run_sweep(raw, path, run_dir, comm, *, vary=(), samples=0, seed=0, slice_=No
     if comm.rank == 0:
         write_text(run_dir / "deck.toml", to_toml(base))
         log(f"[isosim] {what} over {', '.join(params) or 'nothing'}", flush=True)
-    headlines, series = solve(decks, comm, progress_seconds=progress_seconds, log=log)
-    return collective(comm, lambda: _write_ensemble(run_dir, base, params, headlines, series, extra,
-                                                    time.monotonic() - t0, comm.size))
+    with stage("integrate"):
+        headlines, series = solve(decks, comm, progress_seconds=progress_seconds, log=log)
+    with stage("output"):
+        return collective(comm, lambda: _write_ensemble(run_dir, base, params, headlines, series, extra,
+                                                        time.monotonic() - t0, comm.size))
 
 
 # ------------------------------------------------------------------------------ inversion
