@@ -54,7 +54,8 @@ def build_parser():
     r = sub.add_parser("run", help="run a deck", formatter_class=argparse.RawDescriptionHelpFormatter,
                        epilog=EPILOG, description="Validate DECK, integrate it, and write "
                        "DIR/summary.json and DIR/results.h5 (DIR from --out, default runs/<deck name>). "
-                       "Checkpoints go to DIR/checkpoint.h5 periodically and on SIGTERM/SIGUSR1.")
+                       "Checkpoints go to DIR/checkpoint.h5 periodically and on SIGTERM/SIGUSR1, "
+                       "with the recordings since the previous one appended as DIR/records/part-*.h5.")
     deck_args(r)
     r.add_argument("--out", metavar="DIR", help="output directory (default: runs/<deck name>)")
     r.add_argument("--force", action="store_true", help="replace the results of an earlier run in DIR")
