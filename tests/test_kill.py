@@ -130,6 +130,9 @@ def test_damaged_checkpoint_falls_back(finished, tmp_path, damage):
     assert "restarting from step 20 " in proc.stdout and "checkpoint.prev.h5" in proc.stdout
     assert "Traceback" not in proc.stderr
     assert kh.compare_results(finished, d) >= 10
+    # the refused file was set aside, so the good one it fell back to was not rotated away
+    assert "kept as checkpoint.refused.h5" in proc.stdout and (d / "checkpoint.refused.h5").exists()
+    assert kh.complete_checkpoint(d / "checkpoint.prev.h5") == (True, 20)
 
 
 def test_random_bit_flips_are_refused(finished, tmp_path):

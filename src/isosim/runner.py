@@ -6,6 +6,7 @@ directory, a bad checkpoint) are broadcast so that all ranks stop together, neve
 
 import contextlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,8 @@ from .io.checkpoint import NAMES, RECORDS, RecordLog, latest_good_checkpoint, ne
 from .solver.stages import stage
 
 #: Files isosim writes in a run directory (``--force`` removes exactly these).
-RUN_FILES = ("deck.toml", "summary.json", "results.h5", "checkpoint.h5", "checkpoint.prev.h5", "run.json")
+RUN_FILES = ("deck.toml", "summary.json", "results.h5", "checkpoint.h5", "checkpoint.prev.h5",
+             "checkpoint.refused.h5", "run.json")
 
 
 def collective(comm, fn):
@@ -285,6 +287,16 @@ def restart_run(run_dir, comm, *, petsc_options=(), progress_seconds=10.0, log=p
         return Run(deck, run_dir, comm, petsc_options, progress_seconds, log).execute()
     ck = latest_good_checkpoint(run_dir, comm, say=lambda m: print(m, file=sys.stderr, flush=True))
     deck = collective(comm, lambda: check_restart(run_dir, ck))
+    if ck.path.name != NAMES[0] and (Path(run_dir) / NAMES[0]).exists():
+        # the newest checkpoint was refused: set it aside, or the next checkpoint would rotate
+        # it into checkpoint.prev.h5 in place of the good one this restart starts from
+        refused = Path(run_dir) / "checkpoint.refused.h5"
+        def set_aside():
+            with contextlib.suppress(OSError):    # if it cannot be moved, it is rotated as before
+                os.replace(Path(run_dir) / NAMES[0], refused)
+                return True
+        if collective(comm, set_aside) and comm.rank == 0:
+            log(f"[isosim] the refused {NAMES[0]} is kept as {refused.name}")
     superseded = collective(comm, lambda: RecordLog.resume(ck).remove_superseded())
     if superseded and comm.rank == 0:
         log(f"[isosim] removed {len(superseded)} record part(s) written after {ck.path.name}: "
