@@ -95,6 +95,20 @@ def test_whole_batches_dealt_over_ranks_bitwise(tmp_path, np_):
         assert x["Delta_permil"] == y["Delta_permil"] and x["T_apparent_C"] == y["T_apparent_C"]
 
 
+@needs_mpirun
+def test_batch_failing_on_one_rank_stops_every_rank(tmp_path):
+    """A batch that fails on one rank only (the rate-1 member needs 50 steps, the 1e7 one 15;
+    -ts_max_steps 30) stops the sweep on every rank with the solver's message and exit 3.
+    Before the ranks agreed on errors, the other rank waited in the gather for ever."""
+    out = tmp_path / "fail"
+    proc = run_cli(["sweep", INPUT / "xiong_fig1.toml", "--out", out, "--progress", "0",
+                    "--set", "grid.cells=40", "--set", "output.temperatures_C=[]", "--set", "ensemble.batch_size=1",
+                    "--vary", "temperature.rate_C_per_Myr=1,1e7", "-ts_max_steps", "30"], np=2, timeout=120)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert proc.stderr.count("the step limit") == 1 and "Traceback" not in proc.stderr
+    assert not (out / "summary.json").exists()
+
+
 def test_deal_shares_ordered_units_evenly():
     """Units ordered by cost are dealt back and forth: each exactly once, counts within one,
     and a cost growing along the order shared evenly."""

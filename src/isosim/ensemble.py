@@ -22,7 +22,7 @@ import numpy as np
 
 from .deck import validate
 from .deck.specs import parse_values  # noqa: F401  (one parser for decks and the command line)
-from .errors import DeckError, UsageError
+from .errors import DeckError, IsosimError, UsageError
 
 
 # ------------------------------------------------------------------------------ members
@@ -212,16 +212,26 @@ def _each_on_one_rank(units, decks, comm, problem_cls, recorder_cls, progress_se
     from mpi4py import MPI
 
     mine = [units[k] for k in deal(len(units), comm.size, comm.rank)]
-    done = []
+    done, error = [], None
     t0 = last = time.monotonic()
-    for n, unit in enumerate(mine):
-        _, rec = _integrate([decks[i] for i in unit], MPI.COMM_SELF, problem_cls, recorder_cls, 0, say)
-        done += _results(unit, rec)
-        if time.monotonic() - last >= progress_seconds > 0:
-            last = time.monotonic()
-            say(f"[isosim] rank 0: {n + 1}/{len(mine)} of its {'batches' if len(unit) > 1 else 'members'}"
-                f" done, {last - t0:.0f} s", flush=True)
-    return comm.gather(done, root=0)
+    try:
+        for n, unit in enumerate(mine):
+            _, rec = _integrate([decks[i] for i in unit], MPI.COMM_SELF, problem_cls, recorder_cls, 0, say)
+            done += _results(unit, rec)
+            if time.monotonic() - last >= progress_seconds > 0:
+                last = time.monotonic()
+                say(f"[isosim] rank 0: {n + 1}/{len(mine)} of its {'batches' if len(unit) > 1 else 'members'}"
+                    f" done, {last - t0:.0f} s", flush=True)
+    except IsosimError as exc:      # e.g. a solver failure: every rank must hear of it, or hang
+        error = exc
+    gathered = comm.gather((done, error), root=0)
+    first = None
+    if comm.rank == 0:
+        first = next((e for _, e in gathered if e is not None), None)
+    first = comm.bcast(first, root=0)
+    if first is not None:
+        raise first
+    return [d for d, _ in gathered] if comm.rank == 0 else None
 
 
 def _batches(decks, idx, problem_cls):
