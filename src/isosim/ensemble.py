@@ -22,7 +22,7 @@ import numpy as np
 
 from .deck import validate
 from .deck.specs import parse_values  # noqa: F401  (one parser for decks and the command line)
-from .errors import DeckError, IsosimError, UsageError
+from .errors import DeckError, IsosimError, SolverFailure, UsageError
 
 
 # ------------------------------------------------------------------------------ members
@@ -173,8 +173,11 @@ def solve(decks, comm, *, progress_seconds=10.0, log=print):
         else:
             done = []
             for unit in units:       # fewer batches than ranks: every rank takes part in each
-                _, rec = _integrate([decks[i] for i in unit], comm, problem_cls, recorder_cls,
-                                    progress_seconds, log)
+                try:
+                    _, rec = _integrate([decks[i] for i in unit], comm, problem_cls, recorder_cls,
+                                        progress_seconds, log)
+                except SolverFailure as exc:
+                    raise _naming(exc, unit) from None
                 if comm.rank == 0:
                     done += _results(unit, rec)
             done = [done]
@@ -185,6 +188,14 @@ def solve(decks, comm, *, progress_seconds=10.0, log=print):
     if comm.rank != 0:
         return None, None
     return headlines, series
+
+
+def _naming(exc, unit):
+    """The solver failure ``exc`` of a batch, saying which members the batch holds."""
+    shown = ", ".join(map(str, unit[:6])) + (f", ... ({len(unit)} in all)" if len(unit) > 6 else "")
+    who = f"sweep member{'s' if len(unit) > 1 else ''} {shown}"
+    msg = str(exc)
+    return SolverFailure(f"error: {who}: {msg[7:]}" if msg.startswith("error: ") else f"{who}: {msg}")
 
 
 def _results(unit, rec):
@@ -222,7 +233,9 @@ def _each_on_one_rank(units, decks, comm, problem_cls, recorder_cls, progress_se
                 last = time.monotonic()
                 say(f"[isosim] rank 0: {n + 1}/{len(mine)} of its {'batches' if len(unit) > 1 else 'members'}"
                     f" done, {last - t0:.0f} s", flush=True)
-    except IsosimError as exc:      # e.g. a solver failure: every rank must hear of it, or hang
+    except SolverFailure as exc:    # every rank must hear of it, or the others hang in the gather
+        error = _naming(exc, unit)
+    except IsosimError as exc:
         error = exc
     gathered = comm.gather((done, error), root=0)
     first = None
