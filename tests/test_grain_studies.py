@@ -106,7 +106,7 @@ def test_batch_failing_on_one_rank_stops_every_rank(tmp_path):
                     "--vary", "temperature.rate_C_per_Myr=1,1e7", "-ts_max_steps", "30"], np=2, timeout=120)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert proc.stderr.count("the step limit") == 1 and "Traceback" not in proc.stderr
-    assert "error: sweep member 0: the time integrator failed" in proc.stderr     # rate 1 is member 0
+    assert "error: ensemble member 0: the time integrator failed" in proc.stderr     # rate 1 is member 0
     assert not (out / "summary.json").exists()
 
 

@@ -191,9 +191,9 @@ def solve(decks, comm, *, progress_seconds=10.0, log=print):
 
 
 def _naming(exc, unit):
-    """The solver failure ``exc`` of a batch, saying which members the batch holds."""
+    """The solver failure ``exc`` of a batch, saying which members (sweep or inversion) it holds."""
     shown = ", ".join(map(str, unit[:6])) + (f", ... ({len(unit)} in all)" if len(unit) > 6 else "")
-    who = f"sweep member{'s' if len(unit) > 1 else ''} {shown}"
+    who = f"ensemble member{'s' if len(unit) > 1 else ''} {shown}"
     msg = str(exc)
     return SolverFailure(f"error: {who}: {msg[7:]}" if msg.startswith("error: ") else f"{who}: {msg}")
 
