@@ -218,8 +218,10 @@ def _each_on_one_rank(units, decks, comm, problem_cls, recorder_cls, progress_se
 
     A unit is integrated on ``MPI.COMM_SELF`` as it would be on one rank, so its results do
     not depend on the rank count at all; there is no communication until the gather, and each
-    rank pays the Python overhead of its own units only (a batch split over the ranks pays it
-    on every rank: that, not arithmetic, is what bounded the speed-up of split batches)."""
+    rank pays the Python overhead of its own units only. (A batch split over the ranks pays
+    that overhead on every rank, and its ranks wait for each other at every step's norms:
+    measured max/min 1.2-1.3 over 2 ranks per PETSc event, against 1.00 here.) Errors are
+    agreed on before the gather, so a failure on one rank stops every rank."""
     from mpi4py import MPI
 
     mine = [units[k] for k in deal(len(units), comm.size, comm.rank)]
