@@ -180,11 +180,9 @@ def solve(decks, comm, *, progress_seconds=10.0, log=print):
                     raise _naming(exc, unit) from None
                 if comm.rank == 0:
                     done += _results(unit, rec)
-            done = [done]
         if comm.rank == 0:
-            for part in done:
-                for i, h, s in part:
-                    headlines[i], series[i] = h, s
+            for i, h, s in done:
+                headlines[i], series[i] = h, s
     if comm.rank != 0:
         return None, None
     return headlines, series
@@ -214,7 +212,7 @@ def deal(n, size, rank):
 
 def _each_on_one_rank(units, decks, comm, problem_cls, recorder_cls, progress_seconds, say):
     """Integrate each unit (a batch, or one member) on one rank alone, the units dealt over the
-    ranks; gather [(index, headline, series)] lists on rank 0. Collective.
+    ranks; return every member's (index, headline, series) on rank 0. Collective.
 
     A unit is integrated on ``MPI.COMM_SELF`` as it would be on one rank, so its results do
     not depend on the rank count at all; there is no communication until the gather, and each
@@ -246,7 +244,7 @@ def _each_on_one_rank(units, decks, comm, problem_cls, recorder_cls, progress_se
     first = comm.bcast(first, root=0)
     if first is not None:
         raise first
-    return [d for d, _ in gathered] if comm.rank == 0 else None
+    return [r for d, _ in gathered for r in d] if comm.rank == 0 else None
 
 
 def _batches(decks, idx, problem_cls):

@@ -46,17 +46,13 @@ def prepare_run_dir(run_dir, force):
         raise UsageError(f"error: output path {run_dir} exists and is not a directory")
     existing = [f for f in RUN_FILES if (run_dir / f).exists()]
     parts = sorted((run_dir / RECORDS).glob("*part-*")) if run_dir.is_dir() else []
-    if parts:
-        existing.append(f"{RECORDS}/")
-    if existing and not force:
+    if (existing or parts) and not force:
+        held = existing + ([f"{RECORDS}/"] if parts else [])
         raise UsageError(
-            f"error: output directory {run_dir} already holds a run ({', '.join(existing)}); "
+            f"error: output directory {run_dir} already holds a run ({', '.join(held)}); "
             "nothing was overwritten. Use --force to replace it, --out for another directory, "
             f"or 'isosim restart {run_dir}' to continue it.")
-    for f in existing:
-        if f != f"{RECORDS}/":
-            (run_dir / f).unlink()
-    for p in parts:
+    for p in [run_dir / f for f in existing] + parts:
         p.unlink()
     if run_dir.is_dir():
         remove_stale_temporaries(run_dir)

@@ -134,7 +134,7 @@ class CollectiveFile:
 
     def __init__(self, path, comm, keep_previous=None, prepare=None, size_hint=None, seal=False):
         self.path = path
-        self.create = {"userblock_size": SEAL_BYTES} if seal else {}
+        self.seal = seal
         self.comm = comm
         self.keep_previous = keep_previous
         self.prepare = prepare
@@ -154,17 +154,19 @@ class CollectiveFile:
         if self.root and self.size_hint is not None:
             self._check_space()
         self._agree()
-        mode, create = "w", self.create
+        # a sealed file keeps room for its seal in an HDF5 user block, set when it is created
+        create = {"userblock_size": SEAL_BYTES} if self.seal else {}
+        mode = "w"
         if self.prepare is not None:
-            create = {}
             mode = "r+"
             if self.root:
                 try:
-                    with h5py.File(self.tmp, "w", **self.create) as f:
+                    with h5py.File(self.tmp, "w", **create) as f:
                         self.prepare(f)
                 except OSError as exc:
                     self.error = exc
             self._agree()
+            create = {}                  # created above; reopened
         try:
             if self.parallel:
                 self.file = h5py.File(self.tmp, mode, driver="mpio", comm=self.comm, **create)
@@ -276,7 +278,7 @@ class CollectiveFile:
         if self.root:
             try:
                 with open(self.tmp, "rb+") as fh:
-                    if self.create:
+                    if self.seal:
                         _write_seal(fh)
                     os.fsync(fh.fileno())
                 if self.keep_previous is not None and self.path.exists():
