@@ -106,8 +106,31 @@ def test_batch_failing_on_one_rank_stops_every_rank(tmp_path):
                     "--vary", "temperature.rate_C_per_Myr=1,1e7", "-ts_max_steps", "30"], np=2, timeout=120)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert proc.stderr.count("the step limit") == 1 and "Traceback" not in proc.stderr
-    assert "error: ensemble member 0: the time integrator failed" in proc.stderr     # rate 1 is member 0
+    # rate 1 is member 0
+    assert "error: ensemble member 0 (temperature.rate_C_per_Myr=1): the time integrator failed" in proc.stderr
     assert not (out / "summary.json").exists()
+
+
+def test_failing_members_are_named_by_sweep_index_and_values(tmp_path):
+    """A slice names its failing member by its index in the whole sweep and its varied value;
+    a failing batch lists its members, says whose times are quoted, and how to find the one
+    at fault (the rate-10 and rate-1 members need more than 30 steps, the fast ones fewer)."""
+    common = ["sweep", INPUT / "xiong_fig1.toml", "--progress", "0", "--set", "grid.cells=40",
+              "--set", "output.temperatures_C=[]", "--vary", "temperature.rate_C_per_Myr=1e7,1e6,10,1"]
+    proc = run_cli(common + ["--out", tmp_path / "slice", "--slice", "2/2", "--set", "ensemble.batch_size=1",
+                             "-ts_max_steps", "30"], timeout=120)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "error: ensemble member 2 (temperature.rate_C_per_Myr=10): the time integrator" in proc.stderr
+    proc = run_cli(common + ["--out", tmp_path / "batch", "--set", "ensemble.batch_size=4",
+                             "-ts_max_steps", "30"], timeout=120)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    err = proc.stderr
+    assert err.startswith("error: a batch of ensemble members failed together: "), err
+    for label in ("0 (temperature.rate_C_per_Myr=1e+07)", "2 (temperature.rate_C_per_Myr=10)",
+                  "3 (temperature.rate_C_per_Myr=1)"):
+        assert label in err
+    assert "those of the first" in err and "--set ensemble.mode=independent" in err
+    assert "Traceback" not in err and not (tmp_path / "batch" / "summary.json").exists()
 
 
 def test_deal_shares_ordered_units_evenly():

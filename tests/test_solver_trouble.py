@@ -40,7 +40,7 @@ def test_negative_melt_mass_stops_the_run(tmp_path):
                     "-ts_rk_type", "1fe", "-ts_adapt_type", "none", "-ts_dt", "0.5"])
     _stopped_cleanly(out, proc, step=1)
     assert "became unphysical at step 2" in proc.stderr
-    assert "Mm (melt mass / M0)" in proc.stderr and "of member 0 is -0.163805 (negative)" in proc.stderr
+    assert "Mm (melt mass / M0)" in proc.stderr and "scaled) is -0.163805 (negative)" in proc.stderr
     assert "The last good state (step 1, at T_m = 1135.50 °C" in proc.stderr and "checkpointed" in proc.stderr
 
 
@@ -145,7 +145,8 @@ def test_check_state_names_the_place(model, deck):
     """Each model's check_state accepts its initial state, and names the quantity and the
     place of a NaN, an infinity or a negative value put into it."""
     d = load_deck(INPUT / deck, ["grid.cells=20", "grid.basis='cells'"] if model == "grain_exchange" else [])
-    problem = REGISTRY[model][0]([d], MPI.COMM_WORLD)
+    # a batch of two where a model has batches: the fault is put into the second member
+    problem = REGISTRY[model][0]([d] if model == "capsule" else [d, d], MPI.COMM_WORLD)
     vec = problem.create_vector() if hasattr(problem, "create_vector") else None
     u = vec.getArray() if vec is not None else np.zeros(problem.local_size)
     problem.initial_state(u)
@@ -153,8 +154,8 @@ def test_check_state_names_the_place(model, deck):
         assert problem.check_state(u) is None
         if model == "grain_exchange":
             g, _ = problem.split(u)
-            g[4, 1, 1] = np.nan                      # cell 5, isotope 44Ca, class 1 (cpx)
-            expected = "concentration of 44Ca in cpx grain class 1 (member 0), cell 5 of 20"
+            g[4, 1, 3] = np.nan                      # cell 5, isotope 44Ca, class 3 (member 2's cpx)
+            expected = "concentration of 44Ca in cpx grain class 1 (member 2 of the 2 listed), cell 5 of 20"
         elif model == "capsule":
             problem.local(u)[7, 2] = -0.5            # cell 8, species 57Fe
             expected = "concentration of 57Fe (relative to its start) in cell 8 of 200, x = 0.15 mm"
@@ -162,8 +163,8 @@ def test_check_state_names_the_place(model, deck):
             rows = u.reshape(problem.nloc, problem.width)
             rows[0, problem.layout.el0 + 1] = -5.0   # ln(Cs/Ca) of Sr: may be negative
             assert problem.check_state(u) is None
-            rows[0, problem.layout.el0 + 6] = np.inf  # Cm of the second element, Nd
-            expected = "Cm of Nd (state column 10, scaled) of member 0 is inf"
+            rows[1, problem.layout.el0 + 6] = np.inf  # Cm of the second element, Nd, in member 2
+            expected = "Cm of Nd (state column 10, scaled) (member 2 of the 2 listed) is inf"
         assert expected in problem.check_state(u), problem.check_state(u)
     finally:
         if vec is not None:
@@ -191,4 +192,4 @@ def test_grain_check_state_in_the_eigen_basis():
         found = [problem.check_state(u) for _ in range(calls)]
         hits = [f for f in found if f]
         assert hits and (cell != 20 or found[0]), found        # the rim: at the first check
-        assert f"concentration of 44Ca in opx grain class 0 (member 0), cell {cell} of 20" in hits[0], hits
+        assert f"concentration of 44Ca in opx grain class 0, cell {cell} of 20" in hits[0], hits

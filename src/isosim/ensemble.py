@@ -145,8 +145,19 @@ def group_key(deck):
 
 
 # ------------------------------------------------------------------------------ solving
-def solve(decks, comm, *, progress_seconds=10.0, log=print):
+def member_labels(params, first=0):
+    """Names of a sweep's members for messages: ``"12 (phases.opx.beta=0.02)"``, numbered from
+    ``first`` (a slice's first member) with the member's varied values."""
+    n = len(next(iter(params.values()))) if params else 0
+    text = {k: [f"{x:.6g}" if isinstance(x, float) else repr(x) for x in v] for k, v in params.items()}
+    return [f"{first + i} ({', '.join(f'{k}={text[k][i]}' for k in params)})" for i in range(n)]
+
+
+def solve(decks, comm, *, labels=None, progress_seconds=10.0, log=print):
     """Integrate every member; return ``(headlines, series)`` on rank 0 (None elsewhere).
+
+    ``labels`` names the members in a solver failure's message (see :func:`member_labels`);
+    by default their indices.
 
     ``headlines`` is a list (one dict per member, in member order); ``series`` a list of
     dicts of 1-D arrays against the member's own output times (the recorder's
@@ -160,6 +171,7 @@ def solve(decks, comm, *, progress_seconds=10.0, log=print):
         groups.setdefault(group_key(d), []).append(i)
     headlines = [None] * len(decks)
     series = [None] * len(decks)
+    labels = labels or [str(i) for i in range(len(decks))]
     say = log if comm.rank == 0 else (lambda *a, **k: None)
     for gi, idx in enumerate(groups.values()):
         mode = decks[idx[0]]["ensemble"]["mode"]
@@ -169,7 +181,8 @@ def solve(decks, comm, *, progress_seconds=10.0, log=print):
             f"{'batch(es)' if mode == 'batch' else 'independent run(s)'}, {comm.size} rank(s)"
             + ("" if whole or comm.size == 1 else ", each batch shared over the ranks"), flush=True)
         if whole:
-            done = _each_on_one_rank(units, decks, comm, problem_cls, recorder_cls, progress_seconds, say)
+            done = _each_on_one_rank(units, decks, labels, comm, problem_cls, recorder_cls, progress_seconds,
+                                     say)
         else:
             done = []
             for unit in units:       # fewer batches than ranks: every rank takes part in each
@@ -177,7 +190,7 @@ def solve(decks, comm, *, progress_seconds=10.0, log=print):
                     _, rec = _integrate([decks[i] for i in unit], comm, problem_cls, recorder_cls,
                                         progress_seconds, log)
                 except SolverFailure as exc:
-                    raise _naming(exc, unit) from None
+                    raise _naming(exc, [labels[i] for i in unit]) from None
                 if comm.rank == 0:
                     done += _results(unit, rec)
         if comm.rank == 0:
@@ -188,12 +201,18 @@ def solve(decks, comm, *, progress_seconds=10.0, log=print):
     return headlines, series
 
 
-def _naming(exc, unit):
-    """The solver failure ``exc`` of a batch, saying which members (sweep or inversion) it holds."""
-    shown = ", ".join(map(str, unit[:6])) + (f", ... ({len(unit)} in all)" if len(unit) > 6 else "")
-    who = f"ensemble member{'s' if len(unit) > 1 else ''} {shown}"
+def _naming(exc, names):
+    """The solver failure ``exc`` of a batch, saying which members (sweep or inversion) it holds
+    (``names``: their labels, the lead member first)."""
     msg = str(exc)
-    return SolverFailure(f"error: {who}: {msg[7:]}" if msg.startswith("error: ") else f"{who}: {msg}")
+    msg = msg[7:] if msg.startswith("error: ") else msg
+    if len(names) == 1:
+        return SolverFailure(f"error: ensemble member {names[0]}: {msg}")
+    shown = "; ".join(names[:6]) + (f"; ... ({len(names)} in all)" if len(names) > 6 else "")
+    # the members of a batch share every step: any of them may be the one the step failed for
+    return SolverFailure(f"error: a batch of ensemble members failed together: {shown}. Times and "
+                         f"temperatures below are those of the first. {msg[:1].upper()}{msg[1:]} To find the member at fault, "
+                         "run the sweep again with --set ensemble.mode=independent (each member alone).")
 
 
 def _results(unit, rec):
@@ -210,7 +229,7 @@ def deal(n, size, rank):
     return [k for k in range(n) if (k % size if (k // size) % 2 == 0 else size - 1 - k % size) == rank]
 
 
-def _each_on_one_rank(units, decks, comm, problem_cls, recorder_cls, progress_seconds, say):
+def _each_on_one_rank(units, decks, labels, comm, problem_cls, recorder_cls, progress_seconds, say):
     """Integrate each unit (a batch, or one member) on one rank alone, the units dealt over the
     ranks; return every member's (index, headline, series) on rank 0. Collective.
 
@@ -234,7 +253,7 @@ def _each_on_one_rank(units, decks, comm, problem_cls, recorder_cls, progress_se
                 say(f"[isosim] rank 0: {n + 1}/{len(mine)} of its {'batches' if len(unit) > 1 else 'members'}"
                     f" done, {last - t0:.0f} s", flush=True)
     except SolverFailure as exc:    # every rank must hear of it, or the others hang in the gather
-        error = _naming(exc, unit)
+        error = _naming(exc, [labels[i] for i in unit])
     except IsosimError as exc:
         error = exc
     gathered = comm.gather((done, error), root=0)

@@ -14,7 +14,7 @@ import numpy as np
 from . import __version__
 from .deck import to_toml, validate
 from .deck.specs import parse_range, parse_target  # noqa: F401  (one parser for decks and the command line)
-from .ensemble import expand, solve
+from .ensemble import expand, member_labels, solve
 from .errors import CheckpointIOError, UsageError
 from .io.atomic import atomic_path, write_text
 from .runner import collective, prepare_run_dir
@@ -120,7 +120,9 @@ def run_sweep(raw, path, run_dir, comm, *, vary=(), samples=0, seed=0, slice_=No
         write_text(run_dir / "deck.toml", to_toml(base))
         log(f"[isosim] {what} over {', '.join(params) or 'nothing'}", flush=True)
     with stage("integrate"):
-        headlines, series = solve(decks, comm, progress_seconds=progress_seconds, log=log)
+        first = extra["slice"]["first_member"] if slice_ else 0
+        headlines, series = solve(decks, comm, labels=member_labels(params, first),
+                                  progress_seconds=progress_seconds, log=log)
     with stage("output"):
         return collective(comm, lambda: _write_ensemble(run_dir, base, params, headlines, series, extra,
                                                         time.monotonic() - t0, comm.size))
@@ -147,8 +149,9 @@ def run_invert(raw, path, run_dir, comm, *, target, param, bracket, over=None, s
     def evaluate(points):
         """points: list of (over value, param value) -> residuals (result - target)."""
         extra = [{param: p, **({over_key: o} if over_key else {})} for o, p in points]
-        decks, _ = expand(raw, path, extra=extra, comm=comm)
-        heads, _ = solve(decks, comm, progress_seconds=progress_seconds, log=lambda *a, **k: None)
+        decks, params = expand(raw, path, extra=extra, comm=comm)
+        heads, _ = solve(decks, comm, labels=member_labels(params), progress_seconds=progress_seconds,
+                         log=lambda *a, **k: None)
         heads = comm.bcast(heads, root=0)
         flat = [rec.flat(h) for h in heads]
         if tkey not in flat[0]:

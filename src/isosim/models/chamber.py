@@ -14,7 +14,7 @@ from ..deck.chamber import productivity_params, resolved_thermal
 from ..io.distributed import Slab
 from ..physics.chamber import MassFunction, Productivity, StateLayout, Thermal, path_rates, wallrock_mass
 from ..physics.constants import ZERO_C
-from .state_check import first_unphysical, value_text
+from .state_check import first_unphysical, member_text, value_text
 
 
 def _mass_function(decks, which, Tm0, Teq):
@@ -186,8 +186,8 @@ class ChamberProblem:
         at = first_unphysical(rows, positive[None, :])
         if at is None:
             return None
-        return (f"{names[at[1]]} (state column {at[1]}, scaled) of member {int(self.starts[self.comm.rank]) + at[0]} "
-                f"is {value_text(rows[at])}")
+        member = member_text(int(self.starts[self.comm.rank]) + at[0], self.nmem)
+        return f"{names[at[1]]} (state column {at[1]}, scaled){member} is {value_text(rows[at])}"
 
     def gather_rows(self, u):
         """Every member's row on rank 0 as an array [member, column] (None elsewhere). Collective."""

@@ -32,7 +32,7 @@ from ..physics import grain_exchange as phys
 from ..physics.constants import ZERO_C
 from ..physics.paths import PathBatch, path_from_deck
 from ..physics.populations import size_classes
-from .state_check import first_unphysical, value_text
+from .state_check import first_unphysical, member_text, value_text
 
 
 class Member:
@@ -139,6 +139,8 @@ class GrainExchangeProblem:
         # classes are contiguous per member and per rank: a member is split when its first
         # and last classes live on different ranks; it is owned by the rank of its first class
         first = np.searchsorted(member_of_class, np.arange(self.nmem))
+        #: index of each member's first class in the class table
+        self.first_class = first
         last = np.searchsorted(member_of_class, np.arange(self.nmem), side="right") - 1
         owner = np.searchsorted(starts, first, side="right") - 1
         self.own_members = np.flatnonzero(owner == comm.rank)
@@ -266,13 +268,15 @@ class GrainExchangeProblem:
         at = first_unphysical(g)
         if at is not None:
             i, n, j = at
+            mem = int(self.mem_local[self.cls_mem[j]])
+            klass = int(self.class_starts[self.comm.rank]) + j - int(self.first_class[mem])   # within its member
             return (f"concentration of {self.isotopes[n]} in {self.phases[self.phase_of_class[j]]} grain "
-                    f"class {int(self.class_starts[self.comm.rank]) + j} (member {self.mem_local[self.cls_mem[j]]}), "
-                    f"cell {i + 1} of {self.n} counted from the centre, is {value_text(g[at])}")
+                    f"class {klass}{member_text(mem, self.nmem)}, cell {i + 1} of {self.n} counted from the "
+                    f"centre, is {value_text(g[at])}")
         at = first_unphysical(b)
         if at is not None:
-            return (f"grain-boundary concentration of {self.isotopes[at[0]]} (member "
-                    f"{self.own_members[at[1]]}) is {value_text(b[at])}")
+            return (f"grain-boundary concentration of {self.isotopes[at[0]]}"
+                    f"{member_text(int(self.own_members[at[1]]), self.nmem)} is {value_text(b[at])}")
         return None
 
     # ------------------------------------------------------------------ TS callbacks

@@ -13,6 +13,13 @@ import numpy as np
 NEGATIVE_TOLERANCE = 1e-9
 
 
+def member_text(k, n):
+    """How a state message names member ``k`` (0-based) of the ``n`` integrated together:
+    nothing when it is alone (a run, or a member of an independent ensemble); in a batch its
+    place in the list the ensemble's failure message gives (see ``isosim.ensemble``)."""
+    return "" if n == 1 else f" (member {k + 1} of the {n} listed)"
+
+
 def first_unphysical(values, nonnegative=True):
     """Index tuple of the first entry of ``values`` that is NaN, infinite or (where
     ``nonnegative`` is True; a bool or an array broadcast against ``values``) negative beyond
