@@ -72,3 +72,19 @@ def test_ensemble_members_distributed(tmp_path):
     # members are different problems: their results must differ
     final = np.array(res[1]["Delta"])[-1]
     assert np.ptp(final) > 0.5
+
+
+def test_internal_error_on_one_rank_aborts_all(tmp_path):
+    """A bug (an exception that is no user error) on one rank aborts the job at once with its
+    traceback; before, the other rank waited in its next collective call for ever."""
+    import subprocess
+    import time
+    script = str(INPUT.parent / "tests" / "mpi_internal_error_run.py")
+    t = time.monotonic()
+    proc = subprocess.run([MPIRUN, "-n", "2", sys.executable, script, "run", str(INPUT / "xiong_fig1.toml"),
+                           "--out", str(tmp_path / "run"), "--progress", "0", "--set", "grid.cells=20"],
+                          capture_output=True, text=True, timeout=120, env=CLEAN_ENV)
+    assert proc.returncode != 0
+    assert "RuntimeError: planted bug" in proc.stderr and "internal error on rank 1" in proc.stderr
+    assert time.monotonic() - t < 60
+    assert not (tmp_path / "run" / "summary.json").exists()

@@ -219,6 +219,23 @@ def main(argv=None):
         import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except Exception:
+        _abort_other_ranks()
+        raise
+
+
+def _abort_other_ranks():
+    """After an unexpected exception (a bug, not a user mistake: those are IsosimErrors, agreed
+    on by every rank) on one rank of several, abort the job: the other ranks would wait for
+    this one in their next collective call until the wall-time limit."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is None or not mpi.Is_initialized() or mpi.Is_finalized() or mpi.COMM_WORLD.size == 1:
+        return
+    import traceback
+    traceback.print_exc()
+    print(f"[isosim] internal error on rank {mpi.COMM_WORLD.rank}: aborting all ranks", file=sys.stderr,
+          flush=True)
+    mpi.COMM_WORLD.Abort(1)
 
 
 def _main(argv):

@@ -360,46 +360,63 @@ class GrainExchangeProblem:
             self._core_w = self.basis.weights_in_basis(w)
         return self._core_w
 
+    def _stack(self, u):
+        """Grain coordinates (k, n, niso, ncls) and owned boundary values (k, niso, nown) of one
+        local state (k = 1) or of a stack of k local states (k, local_size)."""
+        U = u if np.ndim(u) == 2 else np.asarray(u)[None]     # (a rank may hold no unknowns)
+        k = U.shape[0]
+        return (U[:, : self.nblocks * self.n].reshape(k, self.n, self.niso, self.ncls),
+                U[:, self.nblocks * self.n:].reshape(k, self.niso, self.own_members.size))
+
+    def _class_means(self, g, core=False):
+        """Mean concentration of every local class (k, niso, ncls), over whole grains or the
+        sampled cores."""
+        if not self.ncls:
+            return np.zeros((g.shape[0], self.niso, 0))
+        if core:
+            return np.einsum("kcnj,jc->knj", g, self._core_weights())
+        return np.tensordot(self.basis.mean_row, g, axes=(0, 1))
+
+    def _sum_by(self, key, nkeys, values):
+        """Sums of per-class ``values`` (k, niso, ncls) over classes with equal ``key`` (ncls,)
+        -> (k, niso, nkeys): one bincount over every (state, isotope) at once."""
+        k = values.shape[0]
+        keys = key[None, None, :] + nkeys * np.arange(k * self.niso).reshape(k, self.niso, 1)
+        sums = np.bincount(keys.ravel(), values.ravel(), minlength=k * self.niso * nkeys)
+        return sums.astype(float, copy=False).reshape(k, self.niso, nkeys)   # (int when no classes)
+
     def phase_means(self, u, core=False):
         """Volume-weighted mean concentration of each isotope in each phase of each member,
         over whole grains or (``core``) over the sampled cores.
 
-        Returns an array (niso, nmem, nphase) on every rank. Collective.
+        ``u`` is one local state or a stack of them (k, local_size). Returns an array
+        (niso, nmem, nphase), or (k, niso, nmem, nphase), on every rank. Collective.
         """
-        g, _ = self.split(u)
-        nph = len(self.phases)
-        acc = np.zeros((2, self.niso, self.nmem, nph))
-        mem_global = self.mem_local[self.cls_mem]
-        key = mem_global * nph + self.phase_of_class
-        if not self.ncls:
-            means = np.zeros((self.niso, 0))
-        elif core:
-            means = np.einsum("cnj,jc->nj", g, self._core_weights())
-        else:
-            means = np.tensordot(self.basis.mean_row, g, axes=(0, 0))
-        for n in range(self.niso):
-            acc[0, n] = np.bincount(key, self.phi * means[n], minlength=self.nmem * nph).reshape(self.nmem, nph)
-            acc[1, n] = np.bincount(key, self.phi, minlength=self.nmem * nph).reshape(self.nmem, nph)
+        g, _ = self._stack(u)
+        k, nph = g.shape[0], len(self.phases)
+        key = self.mem_local[self.cls_mem] * nph + self.phase_of_class
+        acc = np.zeros((2, k, self.niso, self.nmem * nph))
+        acc[0] = self._sum_by(key, self.nmem * nph, self.phi * self._class_means(g, core))
+        acc[1] = np.bincount(key, self.phi, minlength=self.nmem * nph)
         if self.comm.size > 1:
             self.comm.Allreduce(MPI.IN_PLACE, acc, op=MPI.SUM)
-        return acc[0] / acc[1]
+        means = (acc[0] / acc[1]).reshape(k, self.niso, self.nmem, nph)
+        return means if np.ndim(u) == 2 else means[0]
 
     def inventory(self, u):
-        """Total of each isotope per member, sum_j phi_j <c_j> + v_b b (niso, nmem). Collective."""
-        g, bo = self.split(u)
-        tot = np.zeros((self.niso, self.nmem))
-        mem_global = self.mem_local[self.cls_mem]
-        means = np.tensordot(self.basis.mean_row, g, axes=(0, 0)) if self.ncls else np.zeros((self.niso, 0))
-        for n in range(self.niso):
-            tot[n] = np.bincount(mem_global, self.phi * means[n], minlength=self.nmem)
-        tot[:, self.own_members] += self.v_b[self.own_in_local][None, :] * bo
+        """Total of each isotope per member, sum_j phi_j <c_j> + v_b b: (niso, nmem), or
+        (k, niso, nmem) for a stack of states. Collective."""
+        g, bo = self._stack(u)
+        tot = self._sum_by(self.mem_local[self.cls_mem], self.nmem, self.phi * self._class_means(g))
+        tot[:, :, self.own_members] += self.v_b[self.own_in_local] * bo
         if self.comm.size > 1:
             self.comm.Allreduce(MPI.IN_PLACE, tot, op=MPI.SUM)
-        return tot
+        return tot if np.ndim(u) == 2 else tot[0]
 
     def headline(self, tau, u):
         """Delta (permil), as modelled and as measured, T_app (degC) and T (degC) of every
-        member at ``tau``. Collective.
+        member at ``tau``; for k times ``tau`` (k,) and states ``u`` (k, local_size) every
+        array gains a leading axis of length k. Collective.
 
         Returns
         -------
@@ -408,26 +425,28 @@ class GrainExchangeProblem:
             reference isotope, ``T_apparent_C`` (nmem,), ``T_C`` (nmem,), ``phase_means``
             (niso, nmem, nphase).
         """
-        means = self.phase_means(u)
+        stacked = np.ndim(u) == 2
+        U = u if stacked else np.asarray(u)[None]
+        means = self.phase_means(U)                                               # (k, niso, nmem, nph)
         sampled = means
         if self._cores_sampled:
-            sampled = self.phase_means(u, core=True)
-        T = self.paths_all.T_K(tau) - ZERO_C
+            sampled = self.phase_means(U, core=True)
+        T = self.paths_all.T_K(np.reshape(tau, -1)) - ZERO_C                   # (k, nmem)
         mem = np.arange(self.nmem)
         p1, p2, ref = self._pairs.T
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = means[:, mem, p1] / means[:, mem, p2]                      # (niso, nmem)
-            lnr = np.log(ratio)
-            delta = (1000.0 * (lnr - lnr[ref, mem])).T
+            lnr = np.log(means[:, :, mem, p1] / means[:, :, mem, p2])           # (k, niso, nmem)
+            delta = np.swapaxes(1000.0 * (lnr - lnr[:, ref, mem][:, None, :]), 1, 2)
             sep = sampled.copy()                                                # mineral separates
             for mi, (src, into, f) in self._contaminated:
-                sep[:, mi, into] = (1.0 - f) * sep[:, mi, into] + f * sep[:, mi, src]
-            lns = np.log(sep[:, mem, p1] / sep[:, mem, p2])
-            measured = (1000.0 * (lns - lns[ref, mem])).T
+                sep[:, :, mi, into] = (1.0 - f) * sep[:, :, mi, into] + f * sep[:, :, mi, src]
+            lns = np.log(sep[:, :, mem, p1] / sep[:, :, mem, p2])
+            measured = np.swapaxes(1000.0 * (lns - lns[:, ref, mem][:, None, :]), 1, 2)
             A, B, C = self._pair_lnK.T
-            tapp = phys.apparent_temperature(lnr[ref, mem], A, B, C, self._T0_K) - ZERO_C
-        return {"Delta_permil": delta, "Delta_measured_permil": measured, "T_apparent_C": tapp,
-                "T_C": T, "phase_means": means}
+            tapp = phys.apparent_temperature(lnr[:, ref, mem], A, B, C, self._T0_K) - ZERO_C
+        out = {"Delta_permil": delta, "Delta_measured_permil": measured, "T_apparent_C": tapp,
+               "T_C": T, "phase_means": means}
+        return out if stacked else {key: v[0] for key, v in out.items()}
 
     def equilibrium_delta(self, T_C, member=0):
         """Equilibrium Delta (permil) of the member's pair at ``T_C``, per isotope."""

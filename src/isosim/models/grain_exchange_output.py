@@ -78,6 +78,20 @@ class GrainRecorder(Recorder):
             if boundary is not None:
                 self.profiles["boundary"].append(boundary)
 
+    def record_interpolated(self, times, states):
+        """Record every row of ``states`` at ``times`` with one vectorised diagnostic pass
+        (at 121 series points in a 4096-member sweep, or 50 000 in one run, a call per
+        sample cost ~0.15 ms of Python each). Collective."""
+        p = self.problem
+        h = p.headline(np.asarray(times, dtype=float), states)
+        inventory = p.inventory(states)
+        s = self.series
+        s["tau"] += [float(t) for t in times]
+        for key in ("Delta_permil", "Delta_measured_permil", "T_apparent_C", "T_C"):
+            s[key] += list(h[key])
+        s["phase_mean"] += list(h["phase_means"])
+        s["inventory"] += list(inventory)
+
     def describe(self, tau):
         m = self.lead
         return (f"t = {m.path.t_Myr(tau):.6g} of {m.path.duration_Myr:.6g} Myr, "

@@ -92,6 +92,14 @@ class Recorder:
         it = self.interpolated_times
         return it[(it > max(t0, self._last())) & (it <= t1)]
 
+    def record_interpolated(self, times, states):
+        """Record output times ``times`` (ascending, none of them a profile time) from the
+        dense-output states ``states`` (len(times), local size). Collective. Recorders that
+        can treat the stack at once override this (one call per sample costs Python overhead
+        comparable to the diagnostics of a small problem)."""
+        for t, u in zip(times, states):
+            self.record(float(t), u)
+
     def state(self, since=None):
         """Recordings as arrays, for a checkpoint: from row ``since[name]`` on, if given (what an
         earlier checkpoint did not hold; only those rows are converted)."""

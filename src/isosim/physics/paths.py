@@ -133,16 +133,19 @@ class PathBatch:
                                     for i in ex])
 
     def T_K(self, tau):
-        """Temperatures (K) of all paths at ``tau``."""
-        T = np.empty(self.n)
+        """Temperatures (K) of all paths at ``tau``: shape (n,), or (k, n) for k times."""
+        tau = np.asarray(tau, dtype=float)
+        t = tau.reshape(-1, 1)                                   # (k, 1): every time at once
+        T = np.empty((t.shape[0], self.n))
         if self.pw.size:
             K = self.tk.shape[1]
-            idx = np.clip((self.tk <= tau).sum(axis=1) - 1, 0, K - 2)
+            idx = np.clip((self.tk[None] <= t[:, :, None]).sum(axis=2) - 1, 0, K - 2)
             rows = np.arange(self.pw.size)
             t0, t1 = self.tk[rows, idx], self.tk[rows, idx + 1]
             T0, T1 = self.Tk[rows, idx], self.Tk[rows, idx + 1]
-            T[self.pw] = T0 + (T1 - T0) * ((tau - t0) / (t1 - t0))
+            T[:, self.pw] = T0 + (T1 - T0) * ((t - t0) / (t1 - t0))
         if self.ex.size:
             a, s, r = self.ex_par.T
-            T[self.ex] = a + (s - a) * np.exp(-tau * r)
-        return T + ZERO_C
+            T[:, self.ex] = a + (s - a) * np.exp(-t * r)
+        T += ZERO_C
+        return T[0] if tau.ndim == 0 else T

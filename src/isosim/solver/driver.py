@@ -249,10 +249,17 @@ class Driver:
             return
         if self.sample is None:
             self.sample = self.u.duplicate()
+        # samples are recorded together, in chunks of at most ~32 MB per rank; the chunk
+        # length comes from the global size, so every rank makes the same collective calls
+        rows = max(1, (4 << 20) // max(1, self.u.getSize() // self.comm.size))
         with stage("record"):
-            for t in due:
-                ts.interpolate(float(t), self.sample)
-                self.recorder.record(float(t), self.sample.getArray(readonly=True))
+            for c in range(0, len(due), rows):
+                chunk = due[c:c + rows]
+                states = np.empty((len(chunk), self.u.getLocalSize()))
+                for r, t in enumerate(chunk):
+                    ts.interpolate(float(t), self.sample)
+                    states[r] = self.sample.getArray(readonly=True)
+                self.recorder.record_interpolated(chunk, states)
 
     def _check_state(self, ts):
         """What is wrong with the state just accepted, or "": the problem's ``check_state``
