@@ -11,10 +11,13 @@ Cases (each an ordinary isosim command under mpirun):
   strong, 2048 per rank weak).
 
 Strong-scaling efficiency is T(1) / (p T(p)); weak-scaling efficiency is T(1) / T(p) with the
-work per rank fixed. For the grain case's strong scaling the machine's ceiling is measured in
-the same run: PETSc's vector kernels (``scripts/vec_stream.py``) on the same number of
-unknowns, whose speed-up bounds that of any solver streaming state-sized vectors from memory. Both are given for the whole command (wall clock) and for the
+work per rank fixed. Both are given for the whole command (wall clock) and for the
 ``isosim: integrate`` stage alone (PETSc log stages; see ``src/isosim/solver/stages.py``).
+For the grain case's strong scaling the machine's ceiling is measured in the same run:
+PETSc's vector kernels (``scripts/vec_stream.py``) on the same number of unknowns, whose
+speed-up bounds that of any solver streaming state-sized vectors from memory. ``--repeat N``
+runs each rank count N times, alternating, and keeps the fastest (a shared machine's memory
+bandwidth varies from run to run).
 Rank counts above the machine's cores are run and labelled *oversubscribed*: their times
 measure overhead, not speed-up. Other processes' load during each run is reported (a busy
 machine invalidates the numbers; run it on a quiet one).

@@ -211,8 +211,9 @@ def _naming(exc, names):
     shown = "; ".join(names[:6]) + (f"; ... ({len(names)} in all)" if len(names) > 6 else "")
     # the members of a batch share every step: any of them may be the one the step failed for
     return SolverFailure(f"error: a batch of ensemble members failed together: {shown}. Times and "
-                         f"temperatures below are those of the first. {msg[:1].upper()}{msg[1:]} To find the member at fault, "
-                         "run the sweep again with --set ensemble.mode=independent (each member alone).")
+                         f"temperatures below are those of the first. {msg[:1].upper()}{msg[1:]} To find "
+                         "the member at fault, run the sweep again with --set ensemble.mode=independent "
+                         "(each member alone).")
 
 
 def _results(unit, rec):
