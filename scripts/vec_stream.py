@@ -8,7 +8,9 @@ memory system lets P processes stream: the speed-up of these kernels from 1 to P
 ceiling of any such solver's strong scaling on this machine, whatever its communication.
 ``scripts/scaling.py`` runs this next to each strong-scaling case and prints both.
 
-    mpirun -n 2 python scripts/vec_stream.py --size 1024002 --reps 200
+    mpirun -n 2 .venv/bin/python scripts/vec_stream.py --size 1024002 --reps 200
+
+(``PETSC_DIR`` set as for isosim itself; ``scaling.py`` runs it with its children's environment.)
 
 Prints one JSON line on rank 0: seconds per repetition (the slowest rank's) of each kernel
 and of their sum (``total``).
@@ -16,14 +18,10 @@ and of their sum (``total``).
 
 import argparse
 import json
-import os
 import sys
 import time
 
-if "PETSC_DIR" not in os.environ and os.path.isdir("/usr/lib/petscdir/petsc3.18/x86_64-linux-gnu-real"):
-    os.environ["PETSC_DIR"] = "/usr/lib/petscdir/petsc3.18/x86_64-linux-gnu-real"   # Debian 12
-
-import petsc4py  # noqa: E402
+import petsc4py
 
 petsc4py.init(sys.argv[:1])
 from mpi4py import MPI  # noqa: E402

@@ -360,10 +360,9 @@ class GrainExchangeProblem:
             self._core_w = self.basis.weights_in_basis(w)
         return self._core_w
 
-    def _stack(self, u):
-        """Grain coordinates (k, n, niso, ncls) and owned boundary values (k, niso, nown) of one
-        local state (k = 1) or of a stack of k local states (k, local_size)."""
-        U = u if np.ndim(u) == 2 else np.asarray(u)[None]     # (a rank may hold no unknowns)
+    def _stack(self, U):
+        """Grain coordinates (k, n, niso, ncls) and owned boundary values (k, niso, nown) of a
+        stack of k local states U (k, local_size)."""
         k = U.shape[0]
         return (U[:, : self.nblocks * self.n].reshape(k, self.n, self.niso, self.ncls),
                 U[:, self.nblocks * self.n:].reshape(k, self.niso, self.own_members.size))
@@ -385,14 +384,14 @@ class GrainExchangeProblem:
         sums = np.bincount(keys.ravel(), values.ravel(), minlength=k * self.niso * nkeys)
         return sums.astype(float, copy=False).reshape(k, self.niso, nkeys)   # (int when no classes)
 
-    def phase_means(self, u, core=False):
+    def phase_means(self, U, core=False):
         """Volume-weighted mean concentration of each isotope in each phase of each member,
-        over whole grains or (``core``) over the sampled cores.
+        over whole grains or (``core``) over the sampled cores, for a stack of k local states
+        U (k, local_size).
 
-        ``u`` is one local state or a stack of them (k, local_size). Returns an array
-        (niso, nmem, nphase), or (k, niso, nmem, nphase), on every rank. Collective.
+        Returns an array (k, niso, nmem, nphase) on every rank. Collective.
         """
-        g, _ = self._stack(u)
+        g, _ = self._stack(U)
         k, nph = g.shape[0], len(self.phases)
         key = self.mem_local[self.cls_mem] * nph + self.phase_of_class
         acc = np.zeros((2, k, self.niso, self.nmem * nph))
@@ -400,38 +399,35 @@ class GrainExchangeProblem:
         acc[1] = np.bincount(key, self.phi, minlength=self.nmem * nph)
         if self.comm.size > 1:
             self.comm.Allreduce(MPI.IN_PLACE, acc, op=MPI.SUM)
-        means = (acc[0] / acc[1]).reshape(k, self.niso, self.nmem, nph)
-        return means if np.ndim(u) == 2 else means[0]
+        return (acc[0] / acc[1]).reshape(k, self.niso, self.nmem, nph)
 
-    def inventory(self, u):
-        """Total of each isotope per member, sum_j phi_j <c_j> + v_b b: (niso, nmem), or
-        (k, niso, nmem) for a stack of states. Collective."""
-        g, bo = self._stack(u)
+    def inventory(self, U):
+        """Total of each isotope per member, sum_j phi_j <c_j> + v_b b, for a stack of k local
+        states U (k, local_size): (k, niso, nmem). Collective."""
+        g, bo = self._stack(U)
         tot = self._sum_by(self.mem_local[self.cls_mem], self.nmem, self.phi * self._class_means(g))
         tot[:, :, self.own_members] += self.v_b[self.own_in_local] * bo
         if self.comm.size > 1:
             self.comm.Allreduce(MPI.IN_PLACE, tot, op=MPI.SUM)
-        return tot if np.ndim(u) == 2 else tot[0]
+        return tot
 
-    def headline(self, tau, u):
+    def headline(self, tau, U):
         """Delta (permil), as modelled and as measured, T_app (degC) and T (degC) of every
-        member at ``tau``; for k times ``tau`` (k,) and states ``u`` (k, local_size) every
-        array gains a leading axis of length k. Collective.
+        member at k times ``tau`` (k,) from the local states U (k, local_size) there.
+        Collective.
 
         Returns
         -------
         dict of ndarray
-            ``Delta_permil`` and ``Delta_measured_permil`` (nmem, niso) with 0 for the
-            reference isotope, ``T_apparent_C`` (nmem,), ``T_C`` (nmem,), ``phase_means``
-            (niso, nmem, nphase).
+            ``Delta_permil`` and ``Delta_measured_permil`` (k, nmem, niso) with 0 for the
+            reference isotope, ``T_apparent_C`` (k, nmem), ``T_C`` (k, nmem), ``phase_means``
+            (k, niso, nmem, nphase).
         """
-        stacked = np.ndim(u) == 2
-        U = u if stacked else np.asarray(u)[None]
         means = self.phase_means(U)                                               # (k, niso, nmem, nph)
         sampled = means
         if self._cores_sampled:
             sampled = self.phase_means(U, core=True)
-        T = self.paths_all.T_K(np.reshape(tau, -1)) - ZERO_C                   # (k, nmem)
+        T = self.paths_all.T_K(tau) - ZERO_C                                    # (k, nmem)
         mem = np.arange(self.nmem)
         p1, p2, ref = self._pairs.T
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -444,9 +440,8 @@ class GrainExchangeProblem:
             measured = np.swapaxes(1000.0 * (lns - lns[:, ref, mem][:, None, :]), 1, 2)
             A, B, C = self._pair_lnK.T
             tapp = phys.apparent_temperature(lnr[:, ref, mem], A, B, C, self._T0_K) - ZERO_C
-        out = {"Delta_permil": delta, "Delta_measured_permil": measured, "T_apparent_C": tapp,
-               "T_C": T, "phase_means": means}
-        return out if stacked else {key: v[0] for key, v in out.items()}
+        return {"Delta_permil": delta, "Delta_measured_permil": measured, "T_apparent_C": tapp,
+                "T_C": T, "phase_means": means}
 
     def equilibrium_delta(self, T_C, member=0):
         """Equilibrium Delta (permil) of the member's pair at ``T_C``, per isotope."""

@@ -60,15 +60,7 @@ class GrainRecorder(Recorder):
     def record(self, tau, u):
         """Record diagnostics (and profiles where due) at ``tau``. Collective."""
         p = self.problem
-        h = p.headline(tau, u)
-        s = self.series
-        s["tau"].append(float(tau))
-        s["Delta_permil"].append(h["Delta_permil"])
-        s["Delta_measured_permil"].append(h["Delta_measured_permil"])
-        s["T_apparent_C"].append(h["T_apparent_C"])
-        s["T_C"].append(h["T_C"])
-        s["phase_mean"].append(h["phase_means"])
-        s["inventory"].append(p.inventory(u))
+        self.record_interpolated([tau], np.asarray(u)[None])      # the series row: one stacked state
         if np.any(np.isclose(self.profile_times, tau, rtol=0, atol=1e-12)):
             # grain profiles stay split over the ranks (written collectively); the boundary
             # values are one number per isotope and member, gathered
