@@ -15,8 +15,6 @@ INPUT = ROOT / "input"
 os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
 os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
 os.environ.setdefault("OMPI_MCA_rmaps_base_oversubscribe", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 MPIRUN = shutil.which("mpirun") or shutil.which("mpiexec")
 
@@ -24,6 +22,14 @@ MPIRUN = shutil.which("mpirun") or shutil.which("mpiexec")
 #: initialisation adds OMPI_/PMIX_ variables that make a child mpirun fail silently (exit 1),
 #: so every subprocess gets this snapshot.
 CLEAN_ENV = dict(os.environ)
+
+# isosim limits BLAS threads (importing it, before numpy loads) and finds PETSc itself, as
+# for a user; the children above do the same on their own (PETSC_DIR is not in CLEAN_ENV
+# unless the user set it). In-process tests import petsc4py, so it is found here too.
+import isosim  # noqa: E402,F401
+from isosim.startup import find_petsc  # noqa: E402
+
+find_petsc()
 
 
 def isosim_cmd(args, np=None):

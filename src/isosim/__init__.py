@@ -11,6 +11,11 @@ Running needs PETSc initialised with the right options; use the ``isosim`` comma
 
 __version__ = "0.1.0"
 
+# One BLAS/OpenMP thread per MPI rank unless the user set a count: before numpy loads.
+from .startup import limit_threads  # noqa: E402
+
+limit_threads()
+
 from .deck import load_deck  # noqa: E402
 
 __all__ = ["__version__", "load_deck"]

@@ -14,12 +14,13 @@ from pathlib import Path
 from . import __version__
 from .argtypes import int_at_least, nonnegative_float, nonnegative_int, positive_float
 from .errors import EXIT_OK, EXIT_USAGE, IsosimError
+from .startup import init_petsc, world_rank
 
 EPILOG = """\
 PETSc options go last and are passed through, e.g.
   isosim run input/xiong_fig1.toml -ts_type rosw -ts_rtol 1e-9 -log_view
 Under MPI:  mpirun -n 2 isosim run input/xiong_fig2_rate10.toml
-Exit codes: 0 done, 2 bad input (nothing run), 3 solver failure (last good state
+Exit codes: 0 done, 2 bad input or missing petsc4py/mpi4py (nothing run), 3 solver failure (last good state
 checkpointed), 4 file I/O failure, 75 stopped by SIGTERM/SIGUSR1 after a checkpoint
 (continue with 'isosim restart DIR').
 """
@@ -192,25 +193,6 @@ def _checkpoint_overrides(args):
     return out
 
 
-def init_petsc(options, model=None, solver=None):
-    """Initialise MPI and PETSc with the pass-through options; return COMM_WORLD.
-
-    The options are checked first (:func:`isosim.solver.options.check_petsc_options`, for
-    ``model``'s solver if given): a bad one is a UsageError on every rank, nothing run."""
-    from mpi4py import MPI  # noqa: F401  (MPI first, so PETSc joins the same world)
-    import petsc4py
-    petsc4py.init([sys.argv[0]] + list(options))
-    from .solver.options import check_petsc_options
-    check_petsc_options(options, model, solver)
-    return MPI.COMM_WORLD
-
-
-def _world_rank():
-    """This process's rank in MPI_COMM_WORLD (0 before MPI starts): errors print once."""
-    mpi = sys.modules.get("mpi4py.MPI")
-    return mpi.COMM_WORLD.rank if mpi is not None and mpi.Is_initialized() else 0
-
-
 def main(argv=None):
     """Entry point of the ``isosim`` command; returns the exit code."""
     try:
@@ -379,7 +361,7 @@ def _main(argv):
             _report(summary, Path(args.run_dir), rank)
             return EXIT_OK
     except IsosimError as exc:
-        if rank == 0 and _world_rank() == 0:
+        if rank == 0 and world_rank() == 0:
             print(str(exc), file=sys.stderr, flush=True)
         return exc.exit_code
     return EXIT_USAGE

@@ -298,7 +298,7 @@ def converge_command(args, petsc_options):
     """``isosim converge``: check the request (no PETSc), then run it. Collective."""
     study = plan(args.deck, args.set, args.refine, args.levels, args.ratio, args.dt0, args.rtol,
                  petsc_options)
-    from .cli import init_petsc
+    from .startup import init_petsc
     # PETSc first: modules that import petsc4py.PETSc (studies, runner, models) would make it
     # start without the pass-through options. They are checked against the finest level's
     # solver (the most steps).

@@ -6,7 +6,8 @@ else is a bug in isosim and keeps its traceback.
 
 #: The run finished.
 EXIT_OK = 0
-#: The user's input (deck, command line, data file) is wrong: nothing was computed.
+#: The user's input (deck, command line, data file) is wrong, or a dependency (petsc4py,
+#: mpi4py) cannot be loaded: nothing was computed.
 EXIT_USAGE = 2
 #: The time integrator failed; the last good state was checkpointed.
 EXIT_SOLVER = 3
@@ -70,6 +71,16 @@ class DataFileError(DeckError):
 
 class UsageError(IsosimError):
     """A command-line mistake (missing file, existing output directory, ...)."""
+
+    exit_code = EXIT_USAGE
+
+
+class EnvironmentProblem(IsosimError):
+    """Something isosim needs is not installed or cannot be loaded (petsc4py, mpi4py, PETSc).
+
+    Exit code 2, like a usage error: nothing was computed, and the fix is on the user's side
+    (install a package, set or unset a variable); the message says which, in one line.
+    """
 
     exit_code = EXIT_USAGE
 

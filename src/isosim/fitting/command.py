@@ -54,7 +54,7 @@ def forward_simulations(fit, experiments, out_dir, petsc_options):
     dict
         Added to ``fit.json`` as ``"forward"``.
     """
-    from ..cli import init_petsc
+    from ..startup import init_petsc
     from .forward import simulate_experiments
     comm = init_petsc(petsc_options)
     return simulate_experiments(fit, experiments, out_dir, comm, petsc_options,
