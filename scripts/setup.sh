@@ -3,8 +3,8 @@
 # environment that sees them, and isosim installed editable. A second call only checks.
 # Elsewhere (a cluster with its own PETSc) skip this script: see docs/install.md.
 #
-# What a fresh Debian 12 lacks was found with ../shared/tools/fresh-debian (a debootstrap
-# minbase): besides the scientific stack, python3-wheel (pip's editable install of a
+# What a fresh Debian 12 lacks was found on a brand-new debootstrap (variant minbase)
+# system: besides the scientific stack, python3-wheel (pip's editable install of a
 # setuptools project needs bdist_wheel) and python3-venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
