@@ -80,3 +80,30 @@ def check_plot_dir(out, expected):
 
 
 needs_mpirun = pytest.mark.skipif(MPIRUN is None, reason="mpirun not found")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Every JSON file the tests' runs wrote (under pytest's basetemp) must parse with a strict
+    parser: no bare NaN/Infinity (issue 17). Files that are not JSON at all (deliberately
+    damaged by fault tests) are left to their tests. Fails the session (exit 1) if any does."""
+    import json
+
+    from isosim.io.jsonfile import loads_strict
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    base = getattr(factory, "_basetemp", None) if factory is not None else None
+    if base is None or not Path(base).is_dir():
+        return
+    bad = []
+    for p in sorted(Path(base).rglob("*.json")):
+        try:
+            text = p.read_text(encoding="utf-8")
+            json.loads(text)
+        except (OSError, ValueError):
+            continue
+        try:
+            loads_strict(text)
+        except ValueError as exc:
+            bad.append(f"{p}: {exc}")
+    if bad:
+        print("\nJSON files with bare NaN/Infinity (not JSON; issue 17):\n  " + "\n  ".join(bad))
+        session.exitstatus = 1

@@ -85,7 +85,9 @@ def build_parser():
     deck_args(sw)
     sw.add_argument("--vary", action="append", default=[], metavar="KEY=VALUES",
                     help="e.g. --vary temperature.rate_C_per_Myr=log:1:1e7:8 (repeatable: cartesian product)")
-    sw.add_argument("--samples", type=nonnegative_int, default=0, metavar="N", help="Monte Carlo draws from [sample]")
+    sw.add_argument("--samples", type=nonnegative_int, default=None, metavar="N",
+                    help="Monte Carlo draws from [sample] (default: the deck's sweep.samples; 0: no draws, "
+                         "only the --vary product)")
     sw.add_argument("--seed", type=nonnegative_int, default=None, help="random seed of the draws (default: deck, 0)")
     sw.add_argument("--out", metavar="DIR", help="output directory (default: runs/<deck>-sweep)")
     sw.add_argument("--force", action="store_true", help="replace an earlier sweep in DIR")
@@ -294,7 +296,7 @@ def _main(argv):
             try:
                 if args.command == "sweep":
                     vary = [parse_values(v) for v in (args.vary or base["sweep"]["vary"])]
-                    samples = args.samples or base["sweep"]["samples"]
+                    samples = args.samples if args.samples is not None else base["sweep"]["samples"]
                     seed = args.seed if args.seed is not None else base["sweep"]["seed"]
                     if not vary and not samples:
                         raise IsosimError(f"error: nothing to sweep: give --vary or --samples, or a "

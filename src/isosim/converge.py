@@ -18,7 +18,6 @@ The model-specific knowledge is the table :data:`STUDIES`; everything else is ge
 """
 
 import copy
-import json
 import math
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from . import __version__
 from .deck import validate
 from .deck.load import apply_overrides, read_toml
 from .errors import EXIT_OK, DeckError, UsageError
+from .io import jsonfile
 
 #: Per model: the grid keys refined in space (``cells``, optional ``stretch``; None: no
 #: grid), the headline results compared (dicts are compared entry by entry), and the deck
@@ -259,7 +259,7 @@ def run_study(study, deck_path, out, comm, *, force=False, petsc_options=(), pro
               "quantities": {n: analyse([f[n] for f in flat], h, study["ratio"]) for n in names}}
 
     def write():
-        write_text(out / "converge.json", json.dumps(result, indent=1) + "\n")
+        write_text(out / "converge.json", jsonfile.dumps(result, indent=1) + "\n")
         from .plot_converge import plot_convergence
         return plot_convergence(result, out / "converge.png")
 

@@ -15,6 +15,7 @@ from . import __version__
 from .deck import deck_digest, to_toml, validate
 from .deck.load import read_toml, tomllib
 from .errors import CheckpointIOError, IsosimError, RestartError, UsageError
+from .io import jsonfile
 from .io.atomic import write_text
 from .io.distributed import CollectiveFile
 from .io.checkpoint import NAMES, RECORDS, RecordLog, latest_good_checkpoint, newest_header, write_checkpoint
@@ -182,7 +183,7 @@ class Run:
             "deck": self.deck,
         }
         try:
-            write_text(self.run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
+            write_text(self.run_dir / "summary.json", jsonfile.dumps(summary, indent=1) + "\n")
         except OSError as exc:
             raise CheckpointIOError(f"error: could not write results in {self.run_dir}: {exc}") from None
         return summary

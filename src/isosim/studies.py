@@ -4,7 +4,6 @@ Outputs follow SPEC §6: ``DIR/summary.json`` (resolved base deck, version, rank
 and every member's parameters and headline results) and ``DIR/results.h5``.
 """
 
-import json
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from .deck import to_toml, validate
 from .deck.specs import parse_range, parse_target  # noqa: F401  (one parser for decks and the command line)
 from .ensemble import expand, member_labels, solve
 from .errors import CheckpointIOError, UsageError
+from .io import jsonfile
 from .io.atomic import atomic_path, write_text
 from .runner import collective, prepare_run_dir
 from .slices import sweep_digest, take_slice
@@ -88,7 +88,7 @@ def _write_ensemble(run_dir, base, params, headlines, series, extra_summary, wal
                         sl.attrs[name] = value
                     sl.attrs["sweep_digest"] = extra_summary["sweep_digest"]
                     sl.create_dataset("member_index", data=np.arange(sliced["first_member"], sliced["stop_member"]))
-        write_text(run_dir / "summary.json", json.dumps(summary, indent=1, default=float) + "\n")
+        write_text(run_dir / "summary.json", jsonfile.dumps(summary, indent=1, default=float) + "\n")
     except OSError as exc:
         raise CheckpointIOError(f"error: could not write results in {run_dir}: {exc}") from None
     return summary
@@ -222,7 +222,7 @@ def run_invert(raw, path, run_dir, comm, *, target, param, bracket, over=None, s
                    "tolerance": tol, "iterations": iters, "solutions": rows,
                    "scan": {"grid": grid.tolist(), "residual": res.tolist()}, "deck": base}
         write_text(run_dir / "deck.toml", to_toml(base))
-        write_text(run_dir / "summary.json", json.dumps(summary, indent=1) + "\n")
+        write_text(run_dir / "summary.json", jsonfile.dumps(summary, indent=1) + "\n")
         with atomic_path(run_dir / "results.h5") as tmp:
             with h5py.File(tmp, "w") as h5:
                 h5.attrs["isosim_version"] = __version__

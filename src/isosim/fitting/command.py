@@ -5,11 +5,11 @@ table next to the published values, writes ``DIR/fit.json`` (atomically) and
 ``DIR/figures/fit_soret.png``, then calls ``forward_simulations`` unless ``--no-forward``.
 """
 
-import json
 from pathlib import Path
 
 from .. import __version__
 from ..errors import EXIT_OK, UsageError
+from ..io import jsonfile
 from ..io.atomic import atomic_path, write_text
 from ..physics.isotopes import ISOTOPE_MASSES, REFERENCE_ISOTOPE
 from .soret import estimate_sigma_T, fit_experiment, fit_pooled
@@ -204,7 +204,7 @@ def fit_soret_command(args, petsc_options):
     if rank == 0:
         print(_report(result, table.experiments), flush=True)
         out.mkdir(parents=True, exist_ok=True)
-        write_text(target, json.dumps(result, indent=1) + "\n")
+        write_text(target, jsonfile.dumps(result, indent=1) + "\n")
         print(f"[isosim] wrote {target}")
         png = out / "figures" / "fit_soret.png"
         if _figure(result, png):
@@ -215,6 +215,6 @@ def fit_soret_command(args, petsc_options):
         forward = forward_simulations(result, table.experiments, out, petsc_options)
         if forward is not None and rank == 0:
             result["forward"] = forward
-            write_text(target, json.dumps(result, indent=1) + "\n")
+            write_text(target, jsonfile.dumps(result, indent=1) + "\n")
             print(f"[isosim] forward simulations in {out / 'forward'}; residuals added to {target}")
     return EXIT_OK
