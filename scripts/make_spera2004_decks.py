@@ -96,7 +96,7 @@ def main():
         path = ROOT / "input" / f"spera2004_{case}.toml"
         head = ("# Spera & Bohrson (2004) EC-E'RAχFC, Table 2 parameters.\n"
                 "# Written by scripts/make_spera2004_decks.py (productivity and pulse-width assumptions\n"
-                "# are explained there and in docs/chamber.md).\n")
+                "# are explained there and in docs/models/chamber.md).\n")
         path.write_text(head + to_toml(raw))
         print(f"wrote {path}")
 

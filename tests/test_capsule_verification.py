@@ -1,4 +1,4 @@
-"""Verification of the capsule model (SPEC §2, §5): the exact discrete steady state, the
+"""Verification of the capsule model (docs/models/capsule.md, 'Verification'): the exact discrete steady state, the
 transient against an eigenfunction series, observed orders in space and time, conservation.
 
 Reference transient (linear T, constant D and S_T): with s = d psi / dx constant,

@@ -14,7 +14,7 @@ an ``error: ...`` message for 2, never a traceback or a hang.
   which reads its options once per process), on decks shrunk to a second's work, under a
   time limit. Exit code 3 is accepted only with the driver's "the time integrator failed"
   message and a step limit from the command line (``-ts_max_steps``): the user asked for
-  fewer steps than the path needs, and the checkpoint lets them continue (by design, SPEC).
+  fewer steps than the path needs, and the checkpoint lets them continue (by design: docs/user-guide.md, 'Checkpoints').
 
 Runtime (CI profile, 2 cores, quiet machine): about 20 s.
 """

@@ -1,6 +1,6 @@
 """The grain-exchange model against the paper (Xiong, Huang & Van Orman) and exact properties.
 
-Published numbers (SPEC §1, 1 mm grains, opx:cpx = 7:3, beta = 0.05, 1200 -> 600 °C):
+Published numbers (docs/models/grain_exchange.md; 1 mm grains, opx:cpx = 7:3, beta = 0.05, 1200 -> 600 °C):
 Delta = 1.52 ‰ for 1–100 °C/Myr (read off Fig. 2, ±0.06 allowed for the reading and the
 figure's spread), 1.40–1.52 ‰ at 10^3 °C/Myr, 0.31 ± 0.02 ‰ at 10^7 °C/Myr.
 """
@@ -41,7 +41,7 @@ def test_paper_fig2_rates(rate, lo, hi):
 
 
 def test_closure_temperature_fig1():
-    """Paper: ~850 °C read off Fig. 1b; the SPEC's independent check with the printed
+    """Paper: ~850 °C read off Fig. 1b; an independent check with the printed
     parameters gives ~812 °C. Our T_app frozen at the end must match the latter (±10 °C,
     the spread between grid/tolerance choices is < 1 °C) and lie below the former."""
     _, rec = run_decks([deck()])

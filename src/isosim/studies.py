@@ -1,6 +1,6 @@
 """Studies built on ensembles: ``isosim sweep`` and ``isosim invert``. Collective over ``comm``.
 
-Outputs follow SPEC §6: ``DIR/summary.json`` (resolved base deck, version, ranks, wall time,
+Outputs (docs/studies.md): ``DIR/summary.json`` (resolved base deck, version, ranks, wall time,
 and every member's parameters and headline results) and ``DIR/results.h5``.
 """
 

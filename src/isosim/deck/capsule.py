@@ -1,4 +1,4 @@
-"""Deck schema of the thermal-diffusion capsule model (SPEC §2).
+"""Deck schema of the thermal-diffusion capsule model (docs/models/capsule.md).
 
 Example (Mg isotopes and MgO in a 4 mm capsule, the paper's time-series question)::
 

@@ -1,4 +1,4 @@
-"""Deck schema of the chamber model, EC-E'RAχFC (SPEC §3; Spera & Bohrson 2004).
+"""Deck schema of the chamber model, EC-E'RAχFC (docs/models/chamber.md; Spera & Bohrson 2004).
 
 Example (the paper's Table 2 thermal parameters, AFC with Sr)::
 
@@ -32,7 +32,7 @@ from .schema import Field, Table, TableOf
 
 #: Most open-system mass erupted for which the model holds (Spera & Bohrson 2004, p. 2461).
 ERUPTION_LIMIT = 0.4
-#: PETSc RK schemes (explicit: the path equations are not stiff, see docs/chamber.md).
+#: PETSc RK schemes (explicit: the path equations are not stiff, see docs/models/chamber.md).
 RK_TYPES = ("1fe", "2a", "3", "3bs", "4", "5f", "5dp", "5bs", "6vr", "7vr", "8vr")
 
 _T = dict(min=-273.15, min_exclusive=True, max=5000.0, unit="degC")

@@ -1,4 +1,4 @@
-"""Deck schema of the grain-exchange model (SPEC §1).
+"""Deck schema of the grain-exchange model (docs/models/grain_exchange.md).
 
 Example (the paper's Fig. 1 case)::
 
@@ -55,7 +55,7 @@ PHASE = Table({
     "lnK_offset_K2": Field("float_list", [], unit="K^2",
                            doc="per isotope, added to ln K as value/T^2 (equilibrium isotope "
                                "fractionation); default zeros. The paper's eq. 5 prints 6.46e3 for "
-                               "44Ca; the checked value is 646 (SPEC §1)"),
+                               "44Ca; the checked value is 646 (docs/models/grain_exchange.md)"),
 }, optional=False)
 
 SCHEMA = Table({
@@ -141,7 +141,7 @@ SCHEMA = Table({
     "invert": INVERT,
     "ensemble": ENSEMBLE,
     # ARK5: at the default tolerances 2-4x fewer steps than ARK3 and ~100x more accurate, for
-    # about the same time (measured on the 4096-member Fig. 2 sweep; see README Performance)
+    # about the same time (measured on the 4096-member Fig. 2 sweep; see docs/performance.md)
     "solver": solver_table("5"),
     "checkpoint": CHECKPOINT,
 })

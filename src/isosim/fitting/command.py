@@ -134,7 +134,7 @@ def _figure(result, path):
             line = ax.errorbar(T, d, yerr=[x["two_sigma_permil"] for x in rows], fmt="o", ms=4, capsize=2,
                                color=f"C{k}", label=lab)
             Tl = np.linspace(min(T.min(), t0_pair), max(T.max(), t0_pair), 2)
-            # slope of delta against T is -1000 dS_T (SPEC §2)
+            # slope of delta against T is -1000 dS_T (docs/models/capsule.md)
             ax.plot(Tl, -1000 * j["dS_T_per_C"][lab]["value"] * (Tl - t0_pair), color=line[0].get_color(), lw=1)
         ax.axhline(0, color="0.6", lw=0.5)
         ax.axvline(t0, color="0.6", lw=0.5, ls="--")

@@ -1,6 +1,6 @@
 """Weighted least-squares fit of the steady Soret isotope profile to measured delta values.
 
-Model (SPEC §2, Huang et al. 2010 eq. 4 with a constant Delta S_T): for experiment e and
+Model (docs/models/capsule.md; Huang et al. 2010 eq. 4 with a constant Delta S_T): for experiment e and
 isotope pair p of element E, with Delta m_p the exact mass difference (amu),
 
     delta_{e,p}(T) = delta_start_{e,p} - Omega_{e,E} * Delta m_p * (T - T0_{e,E})      [permil]

@@ -1,4 +1,4 @@
-"""The thermal-diffusion capsule: isotopes and major components in a fixed T(x) (SPEC §2).
+"""The thermal-diffusion capsule: isotopes and major components in a fixed T(x) (docs/models/capsule.md).
 
 Unknowns: u_s(x_i) = c_s(x_i) / c_s(t = 0), every species relative to its uniform start,
 on cells distributed over the ranks by a 1-D PETSc DMDA (``dof`` = species, interleaved).

@@ -64,7 +64,7 @@ class CapsuleRecorder(Recorder):
         return [(e, k) for e in self.problem.elements for k in e.heavy]
 
     def headline(self):
-        """(Rank 0, not collective.) Final numbers (SPEC §6 capsule keys), with the steady state for comparison."""
+        """(Rank 0, not collective.) Final numbers (capsule keys of docs/user-guide.md, 'Outputs'), with the steady state for comparison."""
         p = self.problem
         s = self.series
         ss_fit = self.steady_fit

@@ -1,4 +1,4 @@
-"""The chamber model as a PETSc TS problem: an ensemble of EC-E'RAχFC paths (SPEC §3, §4).
+"""The chamber model as a PETSc TS problem: an ensemble of EC-E'RAχFC paths (docs/models/chamber.md).
 
 Each member is one chamber: a row of the state (see :class:`isosim.physics.chamber.StateLayout`).
 Members are spread over the ranks in contiguous blocks and integrated as one explicit ODE

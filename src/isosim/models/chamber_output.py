@@ -1,5 +1,5 @@
 """What a chamber run records and writes: the path in T_m of every reservoir's mass and
-composition, the conservation checks, and the SPEC §6 headline keys.
+composition, the conservation checks, and the headline keys (docs/user-guide.md, 'Outputs').
 
 Every output is a point the TS lands on exactly (evenly spaced melt temperatures from T_m°
 to T_eq). The recorder gathers the state rows to rank 0 and computes everything there, from
@@ -184,7 +184,7 @@ class ChamberRecorder(Recorder):
         return {k: np.asarray([d[k] for d in steps]) for k in steps[0] if not k.startswith("_")}
 
     def headline(self):
-        """Final headline numbers of every member (SPEC §6 keys)."""
+        """Final headline numbers of every member (docs/user-guide.md, 'Outputs')."""
         p = self.p
         path = self.path()
         last = {k: v[-1] for k, v in path.items()}

@@ -94,7 +94,7 @@ class GrainRecorder(Recorder):
 
     # -------------------------------------------------------------- results
     def headline(self):
-        """Final headline numbers of every member (SPEC §6 keys)."""
+        """Final headline numbers of every member (docs/user-guide.md, 'Outputs')."""
         p = self.problem
         members = []
         delta = self.series["Delta_permil"][-1]

@@ -1,9 +1,9 @@
-"""The EC-E'RAχFC magma chamber (Spera & Bohrson 2004; SPEC §3). Pure numpy, vectorised
+"""The EC-E'RAχFC magma chamber (Spera & Bohrson 2004; docs/models/chamber.md). Pure numpy, vectorised
 over ensemble members: every parameter may be a scalar or an array with one entry per member.
 
 The melt temperature T_m is the progress variable. Every function of temperature takes
 kelvin. Masses are per unit initial magma mass M_0. The equations, and every correction
-made to the printed ones, are in ``docs/chamber.md``; this module is where they live in code:
+made to the printed ones, are in ``docs/models/chamber.md``; this module is where they live in code:
 
 - :class:`Productivity` — melt fraction f(T) and its derivative (logistic or linear);
 - :class:`MassFunction` — the prescribed recharge M_r(T_m) and eruption M_e(T_m) masses;
@@ -123,7 +123,7 @@ def _gauss_legendre_panels(a, b, panels, order=10):
 
 def eruption_heat(th, fm, erupt):
     """∫_{T_m°}^{T_eq} M_e (C_p,m + Δh_m f_m') dT_m, J/kg of M_0 (≤ 0): the heat carried away by
-    erupted magma, [A] + [B] of eqs 4-5 with their sign corrected (see docs/chamber.md).
+    erupted magma, [A] + [B] of eqs 4-5 with their sign corrected (see docs/models/chamber.md, 'Corrections').
 
     Composite Gauss-Legendre with panels narrower than the steepest pulse's e-folding
     width, so a pulse is resolved wherever it sits (accurate to ~1e-12 relative)."""

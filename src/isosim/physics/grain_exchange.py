@@ -1,4 +1,4 @@
-"""Equations of the grain-exchange model (SPEC §1; Xiong, Huang & Van Orman).
+"""Equations of the grain-exchange model (docs/models/grain_exchange.md; Xiong, Huang & Van Orman).
 
 - Arrhenius diffusivity with an isotope-mass exponent (paper eqs 10–11):
   D_n(T) = D0 exp(-E/RT) (m_ref/m_n)^beta.

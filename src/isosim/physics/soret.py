@@ -1,4 +1,4 @@
-"""Thermal (Soret) diffusion of isotopes in a melt column (SPEC §2). Pure numpy.
+"""Thermal (Soret) diffusion of isotopes in a melt column (docs/models/capsule.md). Pure numpy.
 
 Every species s (an isotope of an element, or a major-element component) obeys
 
