@@ -13,7 +13,8 @@ from pathlib import Path
 
 from . import __version__
 from .argtypes import int_at_least, nonnegative_float, nonnegative_int, positive_float
-from .errors import EXIT_OK, EXIT_USAGE, IsosimError
+from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, IsosimError, RestartError
+from .io.rundir import read_manifest
 from .startup import init_petsc, world_rank
 
 EPILOG = """\
@@ -199,6 +200,10 @@ def main(argv=None):
     """Entry point of the ``isosim`` command; returns the exit code."""
     try:
         return _main(argv)
+    except KeyboardInterrupt:          # Ctrl-C outside an integration (which stops cleanly, exit 75)
+        if world_rank() == 0:
+            print("[isosim] interrupted (Ctrl-C) before any work was kept", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:            # `isosim keys chamber | head`: the reader left; not an error
         import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -321,19 +326,15 @@ def _main(argv):
                 from .studies import run_sweep
                 summary = run_sweep(raw, args.deck, out, comm, vary=vary, samples=samples,
                                     seed=seed, slice_=slice_, force=args.force,
-                                    progress_seconds=args.progress)
-                if rank == 0:
-                    print(f"[isosim] {summary['n_members']} members in {summary['wall_time_s']:.1f} s on "
-                          f"{summary['ranks']} rank(s); wrote {out / 'summary.json'} and {out / 'results.h5'}")
+                                    progress_seconds=args.progress, petsc_options=petsc_options)
+                _report_study(summary, out, rank)
             else:
                 from .studies import run_invert
                 summary = run_invert(raw, args.deck, out, comm, target=target, param=param,
                                      bracket=bracket, over=over, scan=args.scan, tol=args.tol,
-                                     force=args.force, progress_seconds=args.progress)
-                if rank == 0:
-                    for row in summary["solutions"]:
-                        print("[isosim] " + ", ".join(f"{k} = {v}" for k, v in row.items()))
-                    print(f"[isosim] wrote {out / 'summary.json'}")
+                                     force=args.force, progress_seconds=args.progress,
+                                     petsc_options=petsc_options)
+                _report_study(summary, out, rank)
             return EXIT_OK
         if args.command == "converge":
             from .converge import converge_command
@@ -342,17 +343,17 @@ def _main(argv):
             from .fitting.command import fit_soret_command
             return fit_soret_command(args, petsc_options)
         if args.command == "restart":
-            from .io.checkpoint import NAMES
-            from .runner import read_restart_meta
-            run_dir = Path(args.run_dir)
-            if run_dir.is_dir() and not any((run_dir / n).exists() for n in NAMES + ("deck.toml", "summary.json")):
-                # not a run directory at all: a wrong argument (2); a run that lost its checkpoints is 4
-                raise IsosimError(f"error: {args.run_dir} is not a run directory (no deck.toml, no "
-                                  f"{' or '.join(NAMES)}); expected the --out directory of a run that stopped")
-            ck = read_restart_meta(args.run_dir)
+            manifest = read_manifest(args.run_dir)       # what DIR holds; exit 2 if nothing resumable
             if _checkpoint_overrides(args):
                 raise IsosimError("error: checkpoint intervals of a restart come from DIR/deck.toml; "
                                   "they cannot be changed without changing the deck")
+            if manifest["kind"] in ("sweep", "invert"):
+                return _restart_study(Path(args.run_dir), manifest, petsc_options, args.progress)
+            if manifest["kind"] != "run":
+                raise RestartError(f"error: {args.run_dir} holds a {manifest['kind']}; 'isosim restart' cannot "
+                                   f"resume a {manifest['kind']} yet: run the command again with --force")
+            from .runner import read_restart_meta
+            ck = read_restart_meta(args.run_dir)
             options = list(ck.meta["petsc_options"]) + petsc_options
             from .solver.options import restart_solver
             comm = init_petsc(options, ck.meta["model"], restart_solver(args.run_dir, ck.meta["model"]))
@@ -364,9 +365,48 @@ def _main(argv):
             return EXIT_OK
     except IsosimError as exc:
         if rank == 0 and world_rank() == 0:
-            print(str(exc), file=sys.stderr, flush=True)
+            print(str(exc), file=sys.stdout if exc.exit_code == EXIT_OK else sys.stderr, flush=True)
         return exc.exit_code
     return EXIT_USAGE
+
+
+def _restart_study(run_dir, manifest, petsc_options, progress):
+    """Resume the sweep or inversion in ``run_dir`` from its manifest: the same members, batches
+    and PETSc options (plus any given now); only unfinished units are computed."""
+    from .deck import validate
+    from .studies import run_invert, run_sweep
+    try:
+        raw, path, kind = manifest["raw"], manifest["deck_path"], manifest["kind"]
+        options = list(manifest["petsc_options"]) + list(petsc_options)
+        base = validate(dict(raw), path)                 # before PETSc starts, like every command
+    except (KeyError, TypeError) as exc:
+        raise RestartError(f"error: {run_dir}/manifest.json lacks {exc}; the {manifest.get('kind')} cannot be "
+                           "resumed") from None
+    comm = init_petsc(options, base["model"], base["solver"])
+    common = dict(petsc_options=options, progress_seconds=progress, resume=True)
+    if kind == "sweep":
+        summary = run_sweep(raw, path, run_dir, comm, vary=[(k, v) for k, v in manifest["vary"]],
+                            samples=manifest["samples"], seed=manifest["seed"],
+                            slice_=tuple(manifest["slice"]) if manifest["slice"] else None, **common)
+    else:
+        summary = run_invert(raw, path, run_dir, comm, target=tuple(manifest["target"]), param=manifest["param"],
+                             bracket=tuple(manifest["bracket"]),
+                             over=tuple(manifest["over"]) if manifest["over"] else None,
+                             scan=manifest["scan"], tol=manifest["tol"], **common)
+    _report_study(summary, run_dir, comm.rank)
+    return EXIT_OK
+
+
+def _report_study(summary, out, rank):
+    if rank != 0:
+        return
+    for row in summary.get("solutions", []):
+        print("[isosim] " + ", ".join(f"{k} = {v}" for k, v in row.items()))
+    if "n_members" in summary:
+        print(f"[isosim] {summary['n_members']} members in {summary['wall_time_s']:.1f} s on "
+              f"{summary['ranks']} rank(s); wrote {out / 'summary.json'} and {out / 'results.h5'}", flush=True)
+    else:
+        print(f"[isosim] wrote {out / 'summary.json'}", flush=True)
 
 
 def _report(summary, out, rank):

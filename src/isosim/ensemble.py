@@ -22,7 +22,7 @@ import numpy as np
 
 from .deck import validate
 from .deck.specs import parse_values  # noqa: F401  (one parser for decks and the command line)
-from .errors import DeckError, IsosimError, SolverFailure, UsageError
+from .errors import CheckpointIOError, DeckError, IsosimError, SolverFailure, Stopped, UsageError
 
 
 # ------------------------------------------------------------------------------ members
@@ -153,7 +153,7 @@ def member_labels(params, first=0):
     return [f"{first + i} ({', '.join(f'{k}={text[k][i]}' for k in params)})" for i in range(n)]
 
 
-def solve(decks, comm, *, labels=None, progress_seconds=10.0, log=print):
+def solve(decks, comm, *, labels=None, progress_seconds=10.0, log=print, journal=None, stop=None):
     """Integrate every member; return ``(headlines, series)`` on rank 0 (None elsewhere).
 
     ``labels`` names the members in a solver failure's message (see :func:`member_labels`);
@@ -162,6 +162,15 @@ def solve(decks, comm, *, labels=None, progress_seconds=10.0, log=print):
     ``headlines`` is a list (one dict per member, in member order); ``series`` a list of
     dicts of 1-D arrays against the member's own output times (the recorder's
     ``member_series``: for grains ``T_C``, ``Delta_permil``, ...; for chambers the path).
+
+    ``journal`` (a :class:`~isosim.io.journal.UnitJournal`) keeps every unit (batch, or
+    member in independent mode) as it finishes and supplies the units an earlier, stopped
+    call finished: those are not integrated again. Units depend only on the decks, and
+    whether a unit is integrated on one rank or shared over all is decided from the number
+    of units, not of those left, so a resumed study computes each remaining unit exactly as
+    the uninterrupted one would. ``stop`` (a :class:`~isosim.solver.signals.StopRequest`)
+    is checked between units and at every step; on a signal every rank raises
+    :class:`~isosim.errors.Stopped` once the finished units are kept.
     """
     from .models import REGISTRY
 
@@ -173,32 +182,136 @@ def solve(decks, comm, *, labels=None, progress_seconds=10.0, log=print):
     series = [None] * len(decks)
     labels = labels or [str(i) for i in range(len(decks))]
     say = log if comm.rank == 0 else (lambda *a, **k: None)
+    progress = Progress(len(decks), progress_seconds, say)
     for gi, idx in enumerate(groups.values()):
         mode = decks[idx[0]]["ensemble"]["mode"]
         units = _batches(decks, idx, problem_cls) if mode == "batch" else [[i] for i in idx]
+        names = [f"g{gi}-{k:06d}" for k in range(len(units))]
+        kept = _kept_units(journal, units, names, comm)
+        todo = [k for k in range(len(units)) if k not in kept]
         whole = len(units) >= comm.size
+        progress.kept(sum(len(units[k]) for k in kept))
         say(f"[isosim] group {gi + 1}/{len(groups)}: {len(idx)} member(s) in {len(units)} "
             f"{'batch(es)' if mode == 'batch' else 'independent run(s)'}, {comm.size} rank(s)"
-            + ("" if whole or comm.size == 1 else ", each batch shared over the ranks"), flush=True)
+            + ("" if whole or comm.size == 1 else ", each batch shared over the ranks")
+            + (f"; {len(kept)} finished earlier, kept" if kept else ""), flush=True)
+        work = [(units[k], names[k]) for k in todo]
         if whole:
-            done = _each_on_one_rank(units, decks, labels, comm, problem_cls, recorder_cls, progress_seconds,
-                                     say)
+            done = _each_on_one_rank(work, decks, labels, comm, problem_cls, recorder_cls, say,
+                                     journal=journal, stop=stop, progress=progress)
         else:
-            done = []
-            for unit in units:       # fewer batches than ranks: every rank takes part in each
-                try:
-                    _, rec = _integrate([decks[i] for i in unit], comm, problem_cls, recorder_cls,
-                                        progress_seconds, log)
-                except SolverFailure as exc:
-                    raise _naming(exc, [labels[i] for i in unit]) from None
-                if comm.rank == 0:
-                    done += _results(unit, rec)
+            done = _each_on_all_ranks(work, decks, labels, comm, problem_cls, recorder_cls, progress_seconds,
+                                      log, journal=journal, stop=stop, progress=progress)
         if comm.rank == 0:
+            for k in kept.values():
+                done += k
             for i, h, s in done:
                 headlines[i], series[i] = h, s
     if comm.rank != 0:
         return None, None
     return headlines, series
+
+
+def _kept_units(journal, units, names, comm):
+    """{unit number: results} of the units ``journal`` holds intact (results on rank 0, the
+    numbers on every rank: rank 0 reads and verifies, the others follow its verdict)."""
+    if journal is None:
+        return {}
+    found = {}
+    if comm.rank == 0:
+        present = journal.finished()
+        for k, (unit, name) in enumerate(zip(units, names)):
+            if name in present:
+                got = journal.load(name, unit)
+                if got is not None:
+                    found[k] = got
+    numbers = comm.bcast(sorted(found), root=0)
+    return found if comm.rank == 0 else {k: [] for k in numbers}
+
+
+def _stop_requested(stop, comm):
+    """Whether any rank has seen a stop signal (collective over ``comm``)."""
+    sig = stop.signum if stop is not None else 0
+    return comm.allreduce(sig, op=_mpi_max()) if comm.size > 1 else sig
+
+
+def _mpi_max():
+    from mpi4py import MPI
+    return MPI.MAX
+
+
+def _each_on_all_ranks(work, decks, labels, comm, problem_cls, recorder_cls, progress_seconds, log, *,
+                       journal, stop, progress):
+    """Fewer units than ranks: every rank takes part in each unit, one after the other."""
+    done = []
+    for unit, name in work:
+        if _stop_requested(stop, comm):
+            raise Stopped("stopped between batches", stop.name if stop else "")
+        try:
+            _, rec = _integrate([decks[i] for i in unit], comm, problem_cls, recorder_cls, progress_seconds, log,
+                                stop=stop)
+        except SolverFailure as exc:
+            raise _naming(exc, [labels[i] for i in unit]) from None
+        if comm.rank == 0:
+            results = _results(unit, rec)
+            _keep(journal, name, results, comm)
+            done += results
+            progress.add(len(unit), len(unit))
+    return done
+
+
+def _keep(journal, name, results, comm=None):
+    """Write a finished unit into the journal (local; an I/O failure is exit 4)."""
+    if journal is None:
+        return
+    try:
+        journal.save(name, results)
+    except OSError as exc:
+        raise CheckpointIOError(f"error: could not keep finished members in {journal.folder}: "
+                                f"{exc.strerror or exc}") from None
+
+
+class Progress:
+    """Progress lines of a study on rank 0: members done of all, rate, elapsed, time left.
+
+    With units integrated on one rank each, rank 0 sees only its own share: it reports the
+    members kept and those it finished, and its time left is that of its share (the shares
+    are balanced, see :func:`deal`). No estimate is printed before a rate is measured."""
+
+    def __init__(self, total, every_seconds, say):
+        self.total, self.every, self.say = total, every_seconds, say
+        self.done = 0
+        self.t0 = self.last = time.monotonic()
+        self.share = None      # (members this rank has done, members of its share)
+
+    def kept(self, n):
+        self.done += n
+
+    def start_share(self, n):
+        self.share = [0, n]
+        self.t0 = time.monotonic()
+
+    def add(self, n, own=0):
+        self.done += n
+        if self.share is not None:
+            self.share[0] += own
+        now = time.monotonic()
+        if not (self.every > 0 and now - self.last >= self.every):
+            return
+        self.last = now
+        elapsed = now - self.t0
+        line = f"[isosim] {self.done}/{self.total} members done"
+        if self.share is not None and self.share[0]:
+            mine, of = self.share
+            rate = mine / elapsed
+            line += (f" (rank 0: {mine}/{of} of its share), {rate:.3g} members/s per rank, "
+                     f"{_clock(elapsed)} elapsed, ~{_clock((of - mine) / rate)} left")
+        self.say(line, flush=True)
+
+
+def _clock(seconds):
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 def _naming(exc, names):
@@ -230,29 +343,37 @@ def deal(n, size, rank):
     return [k for k in range(n) if (k % size if (k // size) % 2 == 0 else size - 1 - k % size) == rank]
 
 
-def _each_on_one_rank(units, decks, labels, comm, problem_cls, recorder_cls, progress_seconds, say):
-    """Integrate each unit (a batch, or one member) on one rank alone, the units dealt over the
-    ranks; return every member's (index, headline, series) on rank 0. Collective.
+def _each_on_one_rank(work, decks, labels, comm, problem_cls, recorder_cls, say, *, journal=None, stop=None,
+                      progress=None):
+    """Integrate each unit (a batch, or one member) of ``work`` ([(members, name)]) on one
+    rank alone, the units dealt over the ranks; return every member's (index, headline,
+    series) on rank 0. Collective.
 
     A unit is integrated on ``MPI.COMM_SELF`` as it would be on one rank, so its results do
     not depend on the rank count at all; there is no communication until the gather, and each
     rank pays the Python overhead of its own units only. (A batch split over the ranks pays
     that overhead on every rank, and its ranks wait for each other at every step's norms:
-    measured max/min 1.2-1.3 over 2 ranks per PETSc event, against 1.00 here.) Errors are
-    agreed on before the gather, so a failure on one rank stops every rank."""
+    measured max/min 1.2-1.3 over 2 ranks per PETSc event, against 1.00 here.) Each finished
+    unit is kept in ``journal`` by the rank that integrated it. Errors (and stops) are agreed
+    on before the gather, so a failure on one rank stops every rank."""
     from mpi4py import MPI
 
-    mine = [units[k] for k in deal(len(units), comm.size, comm.rank)]
+    mine = [work[k] for k in deal(len(work), comm.size, comm.rank)]
+    if progress is not None:
+        progress.start_share(sum(len(u) for u, _ in mine))
     done, error = [], None
-    t0 = last = time.monotonic()
+    unit = []
     try:
-        for n, unit in enumerate(mine):
-            _, rec = _integrate([decks[i] for i in unit], MPI.COMM_SELF, problem_cls, recorder_cls, 0, say)
-            done += _results(unit, rec)
-            if time.monotonic() - last >= progress_seconds > 0:
-                last = time.monotonic()
-                say(f"[isosim] rank 0: {n + 1}/{len(mine)} of its {'batches' if len(unit) > 1 else 'members'}"
-                    f" done, {last - t0:.0f} s", flush=True)
+        for unit, name in mine:
+            if stop is not None and stop.signum:
+                raise Stopped("stopped between batches", stop.name)
+            _, rec = _integrate([decks[i] for i in unit], MPI.COMM_SELF, problem_cls, recorder_cls, 0, say,
+                                stop=stop)
+            results = _results(unit, rec)
+            _keep(journal, name, results)
+            done += results
+            if progress is not None:
+                progress.add(len(unit), len(unit))
     except SolverFailure as exc:    # every rank must hear of it, or the others hang in the gather
         error = _naming(exc, [labels[i] for i in unit])
     except IsosimError as exc:
@@ -260,7 +381,9 @@ def _each_on_one_rank(units, decks, labels, comm, problem_cls, recorder_cls, pro
     gathered = comm.gather((done, error), root=0)
     first = None
     if comm.rank == 0:
-        first = next((e for _, e in gathered if e is not None), None)
+        errors = [e for _, e in gathered if e is not None]
+        # a real failure outranks a stop: it is what the user must act on
+        first = next((e for e in errors if not isinstance(e, Stopped)), errors[0] if errors else None)
     first = comm.bcast(first, root=0)
     if first is not None:
         raise first
@@ -282,13 +405,13 @@ def _batches(decks, idx, problem_cls):
     return [order[k:k + size] for k in range(0, len(order), size)]
 
 
-def _integrate(decks, comm, problem_cls, recorder_cls, progress_seconds, log):
+def _integrate(decks, comm, problem_cls, recorder_cls, progress_seconds, log, stop=None):
     from .solver.driver import Driver
 
     problem = problem_cls(decks, comm)
     rec = recorder_cls(problem)
     driver = Driver(problem, rec, decks[0]["solver"], decks[0]["checkpoint"], write_checkpoint=None,
-                    progress_seconds=progress_seconds, log=log)
+                    progress_seconds=progress_seconds, log=log, stop_request=stop)
     try:
         driver.run()
     finally:

@@ -13,9 +13,12 @@ EXIT_USAGE = 2
 EXIT_SOLVER = 3
 #: Reading or writing a file failed (disk full, permissions, corrupt checkpoint).
 EXIT_IO = 4
-#: Stopped on SIGTERM/SIGUSR1 after writing a checkpoint; ``isosim restart`` continues.
+#: Stopped on SIGTERM/SIGUSR1/SIGINT after keeping what was finished (a checkpoint, the
+#: finished members of a study); ``isosim restart`` continues.
 #: 75 is EX_TEMPFAIL of sysexits.h ("try again later"): the SLURM templates requeue on it.
 EXIT_CHECKPOINTED = 75
+#: Ctrl-C before anything could be kept (the shell's 128 + SIGINT).
+EXIT_INTERRUPTED = 130
 
 
 class IsosimError(Exception):
@@ -91,6 +94,12 @@ class RestartError(IsosimError):
     exit_code = EXIT_USAGE
 
 
+class AlreadyComplete(IsosimError):
+    """``isosim restart`` of a job that finished: nothing is recomputed or changed (exit 0)."""
+
+    exit_code = EXIT_OK
+
+
 class CheckpointIOError(IsosimError):
     """A checkpoint or output file could not be written or read."""
 
@@ -107,3 +116,23 @@ class Checkpointed(IsosimError):
     """The run stopped on a signal after writing a checkpoint."""
 
     exit_code = EXIT_CHECKPOINTED
+
+
+class Stopped(Checkpointed):
+    """A study's unit of work (a batch of members) stopped on a signal, keeping nothing of
+    itself: the study keeps its finished units and reports (raised to the study, not the user).
+
+    Parameters
+    ----------
+    where : str
+        Where the integration stopped.
+    signal_name : str
+        The signal (SIGTERM, SIGUSR1, SIGINT).
+    """
+
+    def __init__(self, where, signal_name=""):
+        super().__init__(where)
+        self.signal_name = signal_name
+
+    def __reduce__(self):
+        return (Stopped, (str(self), self.signal_name))

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from .errors import IsosimError
+
 
 def split_classes(member_of_class, size):
     """Contiguous ranges of grain classes for each rank.
@@ -33,3 +35,17 @@ def split_classes(member_of_class, size):
     else:
         starts = (np.arange(size + 1) * ncls) // size
     return np.maximum.accumulate(starts).astype(int)
+
+
+def collective(comm, fn):
+    """Run ``fn`` on rank 0 only and re-raise any IsosimError on every rank."""
+    err, result = None, None
+    if comm.rank == 0:
+        try:
+            result = fn()
+        except IsosimError as exc:
+            err = exc
+    err, result = comm.bcast((err, result), root=0)
+    if err is not None:
+        raise err
+    return result

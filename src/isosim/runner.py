@@ -5,7 +5,6 @@ directory, a bad checkpoint) are broadcast so that all ranks stop together, neve
 """
 
 import contextlib
-import json
 import os
 import sys
 import time
@@ -14,54 +13,15 @@ from pathlib import Path
 from . import __version__
 from .deck import deck_digest, to_toml, validate
 from .deck.load import read_toml, tomllib
-from .errors import CheckpointIOError, IsosimError, RestartError, UsageError
+from .errors import AlreadyComplete, CheckpointIOError, RestartError
 from .io import jsonfile
 from .io.atomic import write_text
+from .io.rundir import (RUN_FILES, is_complete, lock_run_dir, prepare_run_dir, read_manifest,  # noqa: F401
+                        remove_stale_temporaries, unlock_run_dir, write_manifest)
 from .io.distributed import CollectiveFile
-from .io.checkpoint import NAMES, RECORDS, RecordLog, latest_good_checkpoint, newest_header, write_checkpoint
+from .io.checkpoint import NAMES, RecordLog, latest_good_checkpoint, newest_header, write_checkpoint
+from .parallel import collective
 from .solver.stages import stage
-
-#: Files isosim writes in a run directory (``--force`` removes exactly these).
-RUN_FILES = ("deck.toml", "summary.json", "results.h5", "checkpoint.h5", "checkpoint.prev.h5",
-             "checkpoint.refused.h5", "run.json")
-
-
-def collective(comm, fn):
-    """Run ``fn`` on rank 0 only and re-raise any IsosimError on every rank."""
-    err, result = None, None
-    if comm.rank == 0:
-        try:
-            result = fn()
-        except IsosimError as exc:
-            err = exc
-    err, result = comm.bcast((err, result), root=0)
-    if err is not None:
-        raise err
-    return result
-
-
-def prepare_run_dir(run_dir, force):
-    """Create the run directory; refuse to overwrite an earlier run without ``force``."""
-    run_dir = Path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UsageError(f"error: output path {run_dir} exists and is not a directory")
-    existing = [f for f in RUN_FILES if (run_dir / f).exists()]
-    parts = sorted((run_dir / RECORDS).glob("*part-*")) if run_dir.is_dir() else []
-    if (existing or parts) and not force:
-        held = existing + ([f"{RECORDS}/"] if parts else [])
-        raise UsageError(
-            f"error: output directory {run_dir} already holds a run ({', '.join(held)}); "
-            "nothing was overwritten. Use --force to replace it, --out for another directory, "
-            f"or 'isosim restart {run_dir}' to continue it.")
-    for p in [run_dir / f for f in existing] + parts:
-        p.unlink()
-    if run_dir.is_dir():
-        remove_stale_temporaries(run_dir)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"error: cannot create output directory {run_dir}: {exc.strerror}") from None
-    return run_dir
 
 
 class Run:
@@ -120,10 +80,8 @@ class Run:
 
         if checkpoint is None:
             collective(self.comm, lambda: (write_text(self.run_dir / "deck.toml", self.deck_toml),
-                                           write_text(self.run_dir / "run.json", json.dumps(
-                                               {"isosim_version": __version__,
-                                                "petsc_options": self.petsc_options,
-                                                "command": sys.argv}, indent=1))))
+                                           write_manifest(self.run_dir, "run",
+                                                          petsc_options=self.petsc_options)))
         with StopRequest() as stop:
             with stage("setup"):
                 driver = Driver(self.problem, self.recorder, self.deck["solver"], self.deck["checkpoint"],
@@ -190,21 +148,23 @@ class Run:
 
 
 def run_deck(deck, run_dir, comm, *, force=False, petsc_options=(), progress_seconds=10.0, log=print):
-    """Run a resolved deck into ``run_dir``. Collective. Returns the summary dict."""
+    """Run a resolved deck into ``run_dir`` (locked while it runs). Collective. Returns the summary dict."""
     run_dir = collective(comm, lambda: prepare_run_dir(run_dir, force))
-    run = Run(deck, run_dir, comm, petsc_options, progress_seconds, log)
-    return run.execute()
+    try:
+        run = Run(deck, run_dir, comm, petsc_options, progress_seconds, log)
+        return run.execute()
+    finally:
+        if comm.rank == 0:
+            unlock_run_dir(run_dir)
 
 
 def read_restart_meta(run_dir):
-    """The header of the checkpoint to restart from (every process reads it for itself, before
-    MPI and PETSc start: its PETSc options are needed to start them). Fields are verified
-    later, collectively, by :func:`restart_run`."""
+    """The header of the checkpoint to restart a run from (every process reads it for itself,
+    before MPI and PETSc start: its PETSc options are needed to start them). Fields are
+    verified later, collectively, by :func:`restart_run`. A finished run is never restarted."""
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise RestartError(f"error: {run_dir} is not a run directory")
-    if (run_dir / "summary.json").exists() and not (run_dir / "checkpoint.h5").exists():
-        raise RestartError(f"error: the run in {run_dir} is complete (summary.json exists); nothing to restart")
+    if is_complete(run_dir):
+        raise AlreadyComplete(f"[isosim] the run in {run_dir} is complete (summary.json); nothing to do")
     if not any((run_dir / n).exists() for n in NAMES) and (run_dir / "deck.toml").exists():
         return FreshStart(run_dir)
     return newest_header(run_dir, say=lambda m: None)
@@ -218,22 +178,8 @@ class FreshStart:
     def __init__(self, run_dir):
         deck_path = Path(run_dir) / "deck.toml"
         deck = validate(read_toml(deck_path), deck_path)
-        options = []
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            options = list(json.loads((Path(run_dir) / "run.json").read_text())["petsc_options"])
+        options = list(read_manifest(run_dir).get("petsc_options", []))
         self.meta = {"model": deck["model"], "petsc_options": options}
-
-
-def remove_stale_temporaries(run_dir):
-    """Remove the temporary files of writers that were killed (``.NAME.tmp.PID``). Only at a
-    (re)start, when no other process writes in ``run_dir``. Returns their names."""
-    removed = []
-    for p in sorted(Path(run_dir).glob(".*.tmp.*")):
-        if p.name[1:].split(".tmp.")[0] in RUN_FILES:
-            with contextlib.suppress(FileNotFoundError):
-                p.unlink()
-                removed.append(p.name)
-    return removed
 
 
 def check_restart(run_dir, ck):
@@ -272,6 +218,18 @@ def _diff_keys(a, b, prefix=""):
 def restart_run(run_dir, comm, *, petsc_options=(), progress_seconds=10.0, log=print):
     """Continue the run in ``run_dir`` from its newest good checkpoint (or from the start if it
     stopped before writing one). Collective."""
+    collective(comm, lambda: lock_run_dir(run_dir))
+    try:
+        return _restart_run(run_dir, comm, petsc_options=petsc_options, progress_seconds=progress_seconds,
+                            log=log)
+    finally:
+        if comm.rank == 0:
+            unlock_run_dir(run_dir)
+
+
+def _restart_run(run_dir, comm, *, petsc_options, progress_seconds, log):
+    if collective(comm, lambda: is_complete(run_dir)):    # finished while this restart waited
+        raise AlreadyComplete(f"[isosim] the run in {run_dir} is complete (summary.json); nothing to do")
     removed = collective(comm, lambda: remove_stale_temporaries(run_dir))
     if removed and comm.rank == 0:
         log(f"[isosim] removed {len(removed)} temporary file(s) left by interrupted writes: {', '.join(removed)}")

@@ -4,6 +4,7 @@ Outputs (docs/studies.md): ``DIR/summary.json`` (resolved base deck, version, ra
 and every member's parameters and headline results) and ``DIR/results.h5``.
 """
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -14,10 +15,14 @@ from . import __version__
 from .deck import to_toml, validate
 from .deck.specs import parse_range, parse_target  # noqa: F401  (one parser for decks and the command line)
 from .ensemble import expand, member_labels, solve
-from .errors import CheckpointIOError, UsageError
+from .errors import AlreadyComplete, Checkpointed, CheckpointIOError, Stopped, UsageError
 from .io import jsonfile
 from .io.atomic import atomic_path, write_text
-from .runner import collective, prepare_run_dir
+from .io.journal import UnitJournal
+from .io.rundir import (is_complete, lock_run_dir, prepare_run_dir, remove_stale_temporaries, unlock_run_dir,
+                        write_manifest)
+from .parallel import collective
+from .solver.signals import StopRequest
 from .slices import sweep_digest, take_slice
 from .solver.stages import stage
 
@@ -95,12 +100,16 @@ def _write_ensemble(run_dir, base, params, headlines, series, extra_summary, wal
 
 
 def run_sweep(raw, path, run_dir, comm, *, vary=(), samples=0, seed=0, slice_=None, force=False,
-              progress_seconds=10.0, log=print):
+              progress_seconds=10.0, log=print, petsc_options=(), resume=False):
     """``isosim sweep``: expand, solve and write one summary for every member. Collective.
 
     ``slice_ = (K, N)`` runs only the K-th of N contiguous slices of the members (see
     :mod:`isosim.slices`); the whole sweep is expanded first, so the slice's members and
     their global indices are the direct sweep's.
+
+    Finished units (batches) are kept in ``run_dir/units`` as they complete; a stop signal
+    ends the sweep with :class:`~isosim.errors.Checkpointed` (exit 75) once they are kept,
+    and ``resume=True`` (``isosim restart``, from the manifest) computes only the rest.
     """
     t0 = time.monotonic()
     with stage("setup"):            # -log_view: members' validation, then integration and output
@@ -108,6 +117,7 @@ def run_sweep(raw, path, run_dir, comm, *, vary=(), samples=0, seed=0, slice_=No
     base = validate(dict(raw), path)
     extra = {"samples": samples, "seed": seed} if samples else {}
     extra["sweep_digest"] = sweep_digest(base, vary, samples, seed)
+    extra["petsc_options"] = list(petsc_options)
     what = f"sweep of {len(decks)} member(s)"
     if slice_:
         # every rank has the same decks, so every rank raises the same error, or none
@@ -115,22 +125,66 @@ def run_sweep(raw, path, run_dir, comm, *, vary=(), samples=0, seed=0, slice_=No
         sl = extra["slice"]
         what = (f"slice {sl['index']}/{sl['count']} of a sweep of {sl['total_members']} members: "
                 f"members {sl['first_member']} to {sl['stop_member'] - 1}")
-    run_dir = collective(comm, lambda: prepare_run_dir(run_dir, force))
-    if comm.rank == 0:
-        write_text(run_dir / "deck.toml", to_toml(base))
-        log(f"[isosim] {what} over {', '.join(params) or 'nothing'}", flush=True)
-    with stage("integrate"):
-        first = extra["slice"]["first_member"] if slice_ else 0
-        headlines, series = solve(decks, comm, labels=member_labels(params, first),
-                                  progress_seconds=progress_seconds, log=log)
-    with stage("output"):
-        return collective(comm, lambda: _write_ensemble(run_dir, base, params, headlines, series, extra,
-                                                        time.monotonic() - t0, comm.size))
+    job = {"raw": raw, "deck_path": str(path), "vary": [[k, list(v)] for k, v in vary], "samples": samples,
+           "seed": seed, "slice": list(slice_) if slice_ else None, "petsc_options": list(petsc_options),
+           "sweep_digest": extra["sweep_digest"], "n_members": len(decks)}
+    run_dir = open_study_dir(run_dir, comm, "sweep", job, base, force=force, resume=resume, log=log)
+    try:
+        if comm.rank == 0:
+            log(f"[isosim] {what} over {', '.join(params) or 'nothing'}", flush=True)
+        with stage("integrate"), stoppable(run_dir, comm, len(decks)) as stop:
+            first = extra["slice"]["first_member"] if slice_ else 0
+            headlines, series = solve(decks, comm, labels=member_labels(params, first),
+                                      progress_seconds=progress_seconds, log=log, journal=UnitJournal(run_dir),
+                                      stop=stop)
+        with stage("output"):
+            return collective(comm, lambda: _write_ensemble(run_dir, base, params, headlines, series, extra,
+                                                            time.monotonic() - t0, comm.size))
+    finally:
+        if comm.rank == 0:
+            unlock_run_dir(run_dir)
+
+
+def open_study_dir(run_dir, comm, kind, job, base, *, force, resume, log=print):
+    """Take ``run_dir`` for a study (locked for this command). A new study: refuse an earlier
+    one without ``force``, write deck.toml and the manifest ``job`` before any work. A resumed
+    one (``resume``): only the lock; a finished study is not redone (AlreadyComplete, exit 0).
+    Collective."""
+    def take():
+        if not resume:
+            prepare_run_dir(run_dir, force)
+            write_text(Path(run_dir) / "deck.toml", to_toml(base))
+            write_manifest(run_dir, kind, **job)
+            return []
+        lock_run_dir(run_dir)
+        if is_complete(run_dir):
+            raise AlreadyComplete(f"[isosim] the {kind} in {run_dir} is complete (summary.json); nothing to do")
+        return remove_stale_temporaries(run_dir)
+    removed = collective(comm, take)
+    if removed and comm.rank == 0:
+        log(f"[isosim] removed {len(removed)} temporary file(s) left by interrupted writes")
+    return Path(run_dir)
+
+
+@contextlib.contextmanager
+def stoppable(run_dir, comm, n_members):
+    """SIGTERM, SIGUSR1 and SIGINT stop the study once its finished units are kept: the
+    :class:`~isosim.errors.Stopped` of the integration becomes the user's Checkpointed (exit
+    75) saying what was kept and how to continue. Collective."""
+    with StopRequest() as stop:
+        try:
+            yield stop
+        except Stopped as exc:
+            kept = collective(comm, lambda: UnitJournal(run_dir).count_members())
+            sig = getattr(exc, "signal_name", "") or stop.name or "a signal"
+            raise Checkpointed(f"[isosim] stopped on {sig}: {kept} of {n_members} members are finished and kept "
+                               f"in {Path(run_dir) / 'units'}. Continue with: isosim restart {run_dir}") from None
 
 
 # ------------------------------------------------------------------------------ inversion
 def run_invert(raw, path, run_dir, comm, *, target, param, bracket, over=None, scan=11,
-               tol=1e-4, max_iter=40, force=False, progress_seconds=10.0, log=print):
+               tol=1e-4, max_iter=40, force=False, progress_seconds=10.0, log=print, petsc_options=(),
+               resume=False):
     """``isosim invert``: the value of ``param`` in ``bracket`` giving ``target`` (key, value),
     for each value of the ``over`` parameter (key, values) if given.
 
@@ -141,17 +195,27 @@ def run_invert(raw, path, run_dir, comm, *, target, param, bracket, over=None, s
     """
     t0 = time.monotonic()
     tkey, tval = target
-    rec = _recorder(validate(dict(raw), path)["model"])
+    base = validate(dict(raw), path)
+    rec = _recorder(base["model"])
     over_key, over_vals = over if over else (None, [None])
-    run_dir = collective(comm, lambda: prepare_run_dir(run_dir, force))
+    job = {"raw": raw, "deck_path": str(path), "target": [tkey, tval], "param": param, "bracket": list(bracket),
+           "over": [over_key, list(over_vals)] if over else None, "scan": scan, "tol": tol,
+           "petsc_options": list(petsc_options)}
+    run_dir = open_study_dir(run_dir, comm, "invert", job, base, force=force, resume=resume, log=log)
     say = log if comm.rank == 0 else (lambda *a, **k: None)
+    journal = UnitJournal(run_dir)
+    calls = [0]
 
     def evaluate(points):
-        """points: list of (over value, param value) -> residuals (result - target)."""
+        """points: list of (over value, param value) -> residuals (result - target). Each call's
+        units are kept under its call number: a resumed inversion replays the kept ones (the
+        iteration is deterministic), so it ends where the uninterrupted one does."""
         extra = [{param: p, **({over_key: o} if over_key else {})} for o, p in points]
         decks, params = expand(raw, path, extra=extra, comm=comm)
-        heads, _ = solve(decks, comm, labels=member_labels(params), progress_seconds=progress_seconds,
-                         log=lambda *a, **k: None)
+        calls[0] += 1
+        with stoppable(run_dir, comm, len(decks)) as stop:
+            heads, _ = solve(decks, comm, labels=member_labels(params), progress_seconds=progress_seconds,
+                             log=lambda *a, **k: None, journal=journal.with_prefix(f"e{calls[0]:03d}-"), stop=stop)
         heads = comm.bcast(heads, root=0)
         flat = [rec.flat(h) for h in heads]
         if tkey not in flat[0]:
@@ -214,15 +278,13 @@ def run_invert(raw, path, run_dir, comm, *, target, param, bracket, over=None, s
         rows.append(row)
 
     def write():
-        base = validate(dict(raw), path)
         summary = {"isosim_version": __version__, "model": base["model"], "title": base.get("title", ""),
                    "status": "complete",
                    "ranks": comm.size, "wall_time_s": round(time.monotonic() - t0, 3),
                    "target": {tkey: tval}, "param": param, "over": over_key, "bracket": [lo, hi],
                    "tolerance": tol, "iterations": iters, "solutions": rows,
-                   "scan": {"grid": grid.tolist(), "residual": res.tolist()}, "deck": base}
-        write_text(run_dir / "deck.toml", to_toml(base))
-        write_text(run_dir / "summary.json", jsonfile.dumps(summary, indent=1) + "\n")
+                   "scan": {"grid": grid.tolist(), "residual": res.tolist()}, "petsc_options": list(petsc_options),
+                   "deck": base}
         with atomic_path(run_dir / "results.h5") as tmp:
             with h5py.File(tmp, "w") as h5:
                 h5.attrs["isosim_version"] = __version__
@@ -245,9 +307,15 @@ def run_invert(raw, path, run_dir, comm, *, target, param, bracket, over=None, s
                     ds = h5.create_dataset(name, data=data)
                     ds.attrs["units"] = unit
                     ds.attrs["description"] = doc
+        # last: its presence (status complete) marks a finished inversion
+        write_text(run_dir / "summary.json", jsonfile.dumps(summary, indent=1) + "\n")
         return summary
 
-    return collective(comm, write)
+    try:
+        return collective(comm, write)
+    finally:
+        if comm.rank == 0:
+            unlock_run_dir(run_dir)
 
 
 def _unit_of(deck, key):

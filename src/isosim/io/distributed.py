@@ -319,6 +319,12 @@ def _write_seal(fh):
     fh.flush()
 
 
+def seal_file(path):
+    """Seal a closed HDF5 file created with ``userblock_size=SEAL_BYTES`` (local)."""
+    with open(path, "rb+") as fh:
+        _write_seal(fh)
+
+
 def check_seal(path):
     """Why the sealed file ``path`` (``CollectiveFile(..., seal=True)``) is not intact, or None
     if it is: every byte after its user block hashes to the SHA-256 in it. Reads the whole

@@ -1,7 +1,10 @@
-"""SIGTERM/SIGUSR1 (what SLURM and mpirun send before a wall-time limit) become a flag.
+"""SIGTERM/SIGUSR1 (what SLURM and mpirun send before a wall-time limit) and SIGINT
+(Ctrl-C: the terminal sends it to every process of the job) become a flag.
 
-The handler only records the signal; the driver checks the flag after every step,
-agrees on it across ranks, writes a checkpoint and exits with EXIT_CHECKPOINTED.
+The handler only records the signal; the driver checks the flag after every step (a study
+also between its members), agrees on it across ranks, keeps what is finished (a checkpoint,
+the finished members) and exits with EXIT_CHECKPOINTED. Without the handler Ctrl-C raised
+KeyboardInterrupt inside a PETSc callback: a traceback, then PETSc's SEGV report.
 """
 
 import signal
@@ -10,7 +13,8 @@ import signal
 class StopRequest:
     """Installs handlers while in a ``with`` block; ``signum`` is the last signal seen."""
 
-    SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGUSR1", None)) if s)
+    SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGUSR1", None),
+                                getattr(signal, "SIGINT", None)) if s)
 
     def __init__(self):
         self.signum = 0

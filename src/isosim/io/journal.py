@@ -1,0 +1,109 @@
+"""The finished units of a study (a batch of sweep members, one member integrated alone),
+kept as they complete so that a stopped or killed study resumes where it was.
+
+Each unit is one file ``DIR/units/part-<name>.h5``, written atomically and sealed (SHA-256
+of the whole file in its HDF5 user block, checked before HDF5 reads it), holding the
+unit's member indices, each member's headline (JSON: floats round-trip exactly) and its
+series (float64, [member, time], padded with NaN to the longest). Headlines are stored as
+the study's summary.json renders them (numpy scalars as floats), so that a resumed study
+writes the same bytes. Files are only ever
+added: a unit written twice (a restart after a kill in the rename) is the same unit, and a
+damaged or foreign file is ignored, so that unit is computed again.
+
+Local: whichever rank integrated a unit writes its file; names differ, so ranks never
+write the same file.
+"""
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .atomic import atomic_path
+from .distributed import SEAL_BYTES, check_seal, seal_file
+
+FOLDER = "units"
+
+
+class UnitJournal:
+    """Finished units of one study in ``run_dir/units``.
+
+    Parameters
+    ----------
+    run_dir : path
+    prefix : str
+        Prepended to every unit name (an inversion's evaluation number, say), so that several
+        passes of one study share the folder.
+    """
+
+    def __init__(self, run_dir, prefix=""):
+        self.folder = Path(run_dir) / FOLDER
+        self.prefix = prefix
+
+    def with_prefix(self, prefix):
+        return UnitJournal(self.folder.parent, prefix)
+
+    def path(self, name):
+        return self.folder / f"part-{self.prefix}{name}.h5"
+
+    def load(self, name, members):
+        """``[(member, headline, series)]`` of unit ``name`` if it was finished with exactly
+        these ``members``, else None (missing, damaged, or another unit's file)."""
+        path = self.path(name)
+        if not path.is_file() or check_seal(path) is not None:
+            return None
+        try:
+            with h5py.File(path, "r") as h5:
+                if list(h5["members"][()]) != list(members):
+                    return None
+                heads = json.loads(h5.attrs["headlines"])
+                keys = json.loads(h5.attrs["series_keys"])
+                lengths = h5["series_length"][()]
+                arrays = [h5[f"series/{j}"][()] for j in range(len(keys))]
+        except (OSError, KeyError, ValueError):
+            return None
+        out = []
+        for k, i in enumerate(members):
+            series = {key: arrays[j][k, :lengths[k]].copy() for j, key in enumerate(keys)}
+            out.append((i, heads[k], series))
+        return out
+
+    def save(self, name, results):
+        """Keep unit ``name``: ``results`` as :meth:`load` returns them (atomic, sealed)."""
+        self.folder.mkdir(exist_ok=True)
+        members = [i for i, _, _ in results]
+        keys = list(results[0][2])
+        lengths = np.array([len(s[keys[0]]) if keys else 0 for _, _, s in results], dtype=np.int64)
+        n = int(lengths.max()) if len(lengths) else 0
+        with atomic_path(self.path(name)) as tmp:
+            with h5py.File(tmp, "w", userblock_size=SEAL_BYTES) as h5:
+                h5.create_dataset("members", data=np.asarray(members, dtype=np.int64))
+                h5.attrs["headlines"] = json.dumps([h for _, h, _ in results], default=float)
+                h5.attrs["series_keys"] = json.dumps(keys)
+                h5.create_dataset("series_length", data=lengths)
+                for j, key in enumerate(keys):
+                    arr = np.full((len(results), n), np.nan)
+                    for k, (_, _, s) in enumerate(results):
+                        arr[k, :len(s[key])] = s[key]
+                    h5.create_dataset(f"series/{j}", data=arr)
+            seal_file(tmp)
+
+    def finished(self):
+        """Names of the unit files present (unverified), without prefix and suffix."""
+        if not self.folder.is_dir():
+            return set()
+        head = f"part-{self.prefix}"
+        return {p.name[len(head):-3] for p in self.folder.glob(f"{head}*.h5")}
+
+    def count_members(self):
+        """Members in the intact unit files (all prefixes)."""
+        n = 0
+        for p in sorted(self.folder.glob("part-*.h5")) if self.folder.is_dir() else []:
+            if check_seal(p) is None:
+                try:
+                    with h5py.File(p, "r") as h5:
+                        n += h5["members"].shape[0]
+                except (OSError, KeyError):
+                    pass
+        return n
