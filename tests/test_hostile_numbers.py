@@ -69,3 +69,28 @@ def test_samples_zero_means_no_draws(tmp_path):
     assert "2 members" in proc.stdout
     help_text = run_cli(["sweep", "--help"], check=0).stdout
     assert "0: no draws" in " ".join(help_text.split())
+
+
+# ---------------------------------------------------------------- 3. floating-point failures
+FPE_SET = ["--set", "phases.opx.E_kJ_mol=0", "--set", "phases.cpx.E_kJ_mol=0", "--set", "phases.opx.D0_m2_s=1"]
+
+
+def test_floating_point_exception_in_petsc_is_exit_3_with_checkpoint(tmp_path):
+    """E = 0 in both phases and D0 = 1 m^2/s in opx: opx relaxes ~1e21 times over the path, the
+    Jacobian is singular in floating point at the first step and PETSc's error norm raises
+    error 72. It used to be a traceback (exit 1), numpy RuntimeWarnings and no checkpoint."""
+    import h5py
+    out = tmp_path / "fpe"
+    proc = run_cli(["run", "input/xiong_fig1.toml", "--out", out, "--progress", "0", *FPE_SET], cwd=ROOT,
+                   timeout=120, check=3)
+    err = proc.stderr
+    assert "Traceback" not in err and "RuntimeWarning" not in err and "error code 72" not in err
+    assert "floating-point exception in PETSc's TSErrorWeightedNorm" in err
+    assert "the Jacobian at the last good state" in err and "singular in floating point" in err
+    assert "at step 0 (t = 0 of 60 Myr, T = 1200.00 °C)" in err
+    assert f"was checkpointed; after changing the solver settings, continue with: isosim restart {out}" in err
+    assert not (out / "summary.json").exists()
+    with h5py.File(out / "checkpoint.h5", "r") as f:
+        meta = json.loads(f.attrs["meta"])
+    assert meta["step"] == 0 and meta["time"] == 0.0
+

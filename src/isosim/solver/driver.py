@@ -35,6 +35,7 @@ import numpy as np
 from petsc4py import PETSc
 
 from ..errors import Checkpointed, SolverFailure
+from .fpe import trap_fpe
 from .stages import stage
 
 
@@ -371,7 +372,8 @@ class Driver:
             ts.setMaxTime(target)
             while ts.getTime() < target * (1 - 1e-13):
                 self._solve_again = False
-                ts.solve(u)
+                with trap_fpe(self):        # floating-point failures: exit 3, last good state kept
+                    ts.solve(u)
                 if ts.getConvergedReason() < 0:
                     self._fail(ts.getConvergedReason())
                 if self._solve_again:
