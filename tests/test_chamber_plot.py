@@ -30,7 +30,8 @@ def test_plot_chamber_writes_figures(tmp_path, kind):
 
 
 def test_overlay_runs(tmp_path):
-    """Two runs in one figure, one labelled curve each, labels from the titles less their common prefix."""
+    """Two runs in one figure, one labelled curve each, labels from the titles less their common prefix,
+    and a legend entry saying what the symbols on the curves mean."""
     dirs = [tmp_path / "afc", tmp_path / "fc"]
     run_cli(["run", AFC, "--out", dirs[0], "--progress", "0"], check=0)
     run_cli(["run", AFC, "--out", dirs[1], "--progress", "0", "--set", "assimilation.chi=0",
@@ -38,7 +39,7 @@ def test_overlay_runs(tmp_path):
     from isosim.plot_chamber import overlay_runs
     fig = overlay_runs(dirs, [("Sr", "87Sr/86Sr"), ("87Sr/86Sr", "d18O")], title="test")
     labels = fig.legends[0].get_texts()
-    assert [t.get_text() for t in labels] == ["AFC, chi = 1", "FC, chi = 0"]
+    assert [t.get_text() for t in labels] == ["AFC, chi = 1", "FC, chi = 0", "symbol: every 7 °C fall of $T_m$"]
     assert all(len(ax.get_lines()) == 2 for ax in fig.axes)
     fig.savefig(tmp_path / "overlay.png")
     check_png(tmp_path / "overlay.png")

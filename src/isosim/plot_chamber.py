@@ -2,7 +2,8 @@
 Figs 4-6: element against the isotope ratio it carries, ratio against stable isotopes, one
 element against another, and the masses and wall-rock temperature against T_m.
 
-Called by :func:`isosim.plot.plot_run_dir` for chamber output; :func:`overlay_runs` draws
+A symbol on a curve marks every ``symbols_C`` (7) °C fall of T_m, as in the paper; the legend
+says so. Called by :func:`isosim.plot.plot_run_dir` for chamber output; :func:`overlay_runs` draws
 several run directories in one figure (``scripts/plot_spera2004_figs.py``). A quantity is
 named by a species (``"Sr"``, ``"87Sr/86Sr"``, ``"d18O"``) or a path key (``"Mm"``, ``"Tm_C"``).
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .plot import _finish, _new_figure
+from .plot import _finish, _new_figure, key_label, key_symbol, panel_grid, shared_legend, sweep_title
 
 try:
     import tomllib
@@ -22,8 +23,8 @@ except ModuleNotFoundError:  # Python < 3.11
 
 #: path quantities that are not species, with their axis labels
 LABELS = {"Tm_C": "melt temperature $T_m$ (°C)", "Ta_C": "wall-rock temperature $T_a$ (°C)",
-          "Mm": "$M_m$ melt", "Mct": "$M_{ct}$ cumulates", "Men": "$M_{en}$ enclaves", "Me": "$M_e$ erupted",
-          "Mr": "$M_r$ recharge", "chi_Ma_star": "$\\chi M_a^*$ assimilated"}
+          "Mm": "melt mass $M_m$", "Mct": "cumulate mass $M_{ct}$", "Men": "enclave mass $M_{en}$",
+          "Me": "erupted mass $M_e$", "Mr": "recharge mass $M_r$", "chi_Ma_star": "assimilated mass $\\chi M_a^*$"}
 MASSES = ("Mm", "Mct", "Men", "Me", "Mr", "chi_Ma_star")
 MARKERS = "osD^v<>ph*"
 MAX_LEGEND = 12
@@ -64,7 +65,7 @@ def load(h5, summary):
         names = ["Tm_C", "Ta_C", *MASSES] + [f"{key}.{n}" for key, kind in (
             ("Cm_ppm", "elements"), ("eps_m", "ratios"), ("delta_m", "stable")) for n in species[kind]]
         data = {k: g[k.replace("/", "_")][:] for k in names if k.replace("/", "_") in g}
-    return {"species": species, "carrier": carrier, "data": data,
+    return {"species": species, "carrier": carrier, "data": data, "deck": deck,
             "title": summary.get("title") or deck.get("title", "")}
 
 
@@ -79,10 +80,10 @@ def label_of(species, name):
     if name in species["elements"]:
         return f"Cm_ppm.{name}", f"{name} in the melt (ppm)"
     if name in species["ratios"]:
-        return f"eps_m.{name}", "/".join(_sup(p) for p in name.split("/"))
+        return f"eps_m.{name}", "/".join(_sup(p) for p in name.split("/")) + " in the melt"
     if name in species["stable"]:
         m = re.fullmatch(r"d(\d+)(\D+)", name)
-        return f"delta_m.{name}", f"δ{m[1].translate(SUP)}{m[2]} (‰)" if m else f"{name} (‰)"
+        return f"delta_m.{name}", f"δ{m[1].translate(SUP)}{m[2]} of the melt (‰)" if m else f"{name} (‰)"
     return name, LABELS.get(name, name)
 
 
@@ -166,7 +167,7 @@ def panel_figure(runs, panels, styles, title="", symbols_C=7.0, ncols=None):
         ax.ticklabel_format(useOffset=False, axis="both", style="plain")
     for ax in axes[len(panels):]:
         ax.set_visible(False)
-    _legend(fig, axes, styles)
+    _legend(fig, axes, styles, symbols_C)
     return fig
 
 
@@ -186,14 +187,34 @@ def _ends(ax, run, xkey, ykey, end=True):
                     fontsize=7, color="0.3", ha="right" if right else "left")
 
 
-def _legend(fig, axes, styles):
-    """One legend for the figure (under the panels), if the curves have labels and are few."""
+def _symbols_entry(symbols_C, marker="o"):
+    """(handle, label) of the legend entry that explains the symbols on the curves."""
+    from matplotlib.lines import Line2D
+    return (Line2D([], [], color="0.35", marker=marker, ms=4.5, mfc="none", ls="none"),
+            f"symbol: every {symbols_C:g} °C fall of $T_m$")
+
+
+def _legend(fig, axes, styles, symbols_C=None, slot=None):
+    """One legend for the figure (under the panels, or in the spare panel ``slot``): the curves
+    if they have labels and are few, and what the symbols on them mean."""
     n = sum(len(s) for s in styles)
-    if n > MAX_LEGEND or not any(lab for s in styles for _, _, lab in s):
+    labelled = n <= MAX_LEGEND and any(lab for s in styles for _, _, lab in s)
+    extra = [_symbols_entry(symbols_C)] if symbols_C else []
+    if not labelled and not extra:
         return
-    handles, labels = axes[0].get_legend_handles_labels()
+    visible = [a for a in axes if a.get_visible()]
+    handles, labels = visible[0].get_legend_handles_labels() if labelled else ([], [])
+    if not labelled and n == 1:    # one unlabelled curve: name it so that the symbol entry reads well
+        from matplotlib.lines import Line2D
+        handles, labels = [Line2D([], [], color=styles[0][0][0], lw=1.2)], ["melt path of the run"]
+    handles, labels = list(handles) + [h for h, _ in extra], list(labels) + [lab for _, lab in extra]
+    if slot is not None:
+        slot.set_visible(True)
+        slot.set_axis_off()
+        slot.legend(handles, labels, loc="center", fontsize=8, frameon=False)
+        return
     longest = max(map(len, labels))
-    ncols = min(n, 6) if longest <= 20 else 2 if longest <= 40 else 1
+    ncols = min(len(labels), 6) if longest <= 20 else 3 if longest <= 30 else 2 if longest <= 48 else 1
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncols, fontsize=8,
                frameon=False)
 
@@ -202,14 +223,18 @@ def masses_figure(runs, styles, title="", symbols_C=None):
     """Masses against T_m (one panel per mass if several curves) and T_a against T_m."""
     one = sum(len(s) for s in styles) == 1
     names = [m for m in MASSES if any(resolve(r, m) and np.nanmax(np.abs(r["data"][m])) > 0 for r in runs)]
-    nrows = 1 if one else 2
-    ncols = 2 if one else -(-(len(names) + 1) // 2)
-    fig, axes = _new_figure({"title": title}, ncols, width=4.6 if one else 3.4, height=3.6, nrows=nrows)
+    slot = None
+    if one:
+        fig, axes = _new_figure({"title": title}, 2, width=4.6, height=3.6)
+    else:
+        fig, axes, slot = panel_grid({"title": title}, len(names) + 1, width=3.8, height=3.2, max_cols=3,
+                                     slot=True)
     T = "Tm_C"
     if one:
         run = runs[0]
         for j, m in enumerate(names):
-            axes[0].plot(run["data"][T][0], run["data"][m][0], color=f"C{j}", label=LABELS[m])
+            axes[0].plot(run["data"][T][0], run["data"][m][0], color=f"C{j}", ls=("-", "--", "-.", ":")[j % 4],
+                         label=LABELS[m])
         _finish(axes[0], LABELS[T], "mass / initial magma mass $M_0$", {})
         panels = [axes[1]]
     else:
@@ -218,6 +243,8 @@ def masses_figure(runs, styles, title="", symbols_C=None):
                 _curves(ax, run, T, m, st, symbols_C)
             _finish(ax, LABELS[T], f"{LABELS[m]} / $M_0$")
         panels = axes[len(names):]
+        if len(names) + 1 > len(axes):
+            panels = [axes[-1]]
     ax = panels[0]
     for run, st in zip(runs, styles):
         _curves(ax, run, T, "Ta_C", st, symbols_C)
@@ -230,7 +257,7 @@ def masses_figure(runs, styles, title="", symbols_C=None):
     for a in panels[1:]:
         a.set_visible(False)
     if not one:
-        _legend(fig, axes, styles)
+        _legend(fig, axes, styles, symbols_C, slot=slot)
     return fig
 
 
@@ -244,27 +271,27 @@ def chamber_figures(h5, summary, pair=None, symbols_C=7.0):
     run = load(h5, summary)
     sweep = "varied" in summary
     if sweep:
-        run["title"] = f"{run['title']}\nsweep of {', '.join(summary['varied'])}".lstrip()
-    figs = _sweep_results(summary, run["title"]) if sweep else []
+        run["title"] = sweep_title(run["title"], run["deck"], summary["varied"])
+    figs = _sweep_results(summary, run["title"], run["deck"]) if sweep else []
     n = run["data"]["Tm_C"].shape if "Tm_C" in run["data"] else (0, 0)
     if sweep and (n[0] > MAX_CURVES or n[1] < 3):  # many members, or only start and end recorded
         return figs
     if sweep:
-        labels, colours, markers = _member_labels(summary)
+        labels, colours, markers = _member_labels(summary, run["deck"])
     else:
         labels, colours, markers = ([f"member {i}" for i in range(n[0])] if n[0] > 1 else None), None, None
     styles = [_styles(n[0], labels, colours, markers)]
     prefix = "sweep_" if sweep else ""
     paths = [(f"{prefix}{stem}.png", panel_figure([run], panels, styles, run["title"], symbols_C))
              for stem, panels in default_panels(run, pair)]
-    paths.append((f"{prefix}masses_vs_Tm.png", masses_figure([run], styles, run["title"])))
+    paths.append((f"{prefix}masses_vs_Tm.png", masses_figure([run], styles, run["title"], symbols_C=symbols_C if sweep else None)))
     if sweep and n[0] > MAX_LEGEND:
         for _, fig in paths:
-            _colorbar(fig, summary)
+            _colorbar(fig, summary, run["deck"])
     return figs + paths
 
 
-def _member_labels(summary):
+def _member_labels(summary, deck=None):
     """Labels (the varied values), colours (viridis by the first varied key) and markers (by the
     second) of sweep members."""
     from matplotlib import colormaps
@@ -272,8 +299,9 @@ def _member_labels(summary):
     x = np.array([m["params"][keys[0]] for m in members], dtype=float)
     span = np.ptp(x) or 1.0
     colours = [colormaps["viridis"](0.9 * (v - x.min()) / span) for v in x]
-    short = [k.split(".")[-1] for k in keys]
-    short = short if len(set(short)) == len(short) else keys
+    deck = deck or summary.get("deck") or {}
+    short = [key_symbol(k, deck) for k in keys]
+    short = short if len(set(short)) == len(short) else [key_label(k, deck) for k in keys]
     labels = [", ".join(f"{s} = {m['params'][k]:.4g}" for s, k in zip(short, keys)) for m in members]
     second = [m["params"][keys[1]] for m in members] if len(keys) > 1 else [0] * len(members)
     values = sorted(set(second))
@@ -281,7 +309,7 @@ def _member_labels(summary):
     return labels, colours, markers
 
 
-def _colorbar(fig, summary):
+def _colorbar(fig, summary, deck=None):
     """Colour bar of the first varied key (the member colours of :func:`_member_labels`)."""
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
@@ -290,7 +318,7 @@ def _colorbar(fig, summary):
     x = [m["params"][key] for m in summary["members"]]
     cmap = ListedColormap(colormaps["viridis"](np.linspace(0.0, 0.9, 256)))
     fig.colorbar(ScalarMappable(Normalize(min(x), max(x)), cmap), ax=[a for a in fig.axes if a.get_visible()],
-                 label=key)
+                 label=key_label(key, deck))
 
 
 def _flat(member, key):
@@ -300,7 +328,7 @@ def _flat(member, key):
     return np.nan if v is None else float(v)
 
 
-def _sweep_results(summary, title):
+def _sweep_results(summary, title, deck=None):
     """Final results that vary, against each varied key (lines for one key, points otherwise)."""
     members, keys = summary["members"], summary["varied"]
     m0 = members[0]
@@ -318,14 +346,11 @@ def _sweep_results(summary, title):
     for key in keys:
         x = np.array([m["params"][key] for m in members], dtype=float)
         o = np.argsort(x)
-        ncols = max(1, min(len(Y), 4))
-        fig, axes = _new_figure({"title": title}, ncols, width=3.4, height=3.0, nrows=max(1, -(-len(Y) // ncols)))
+        fig, axes, _ = panel_grid({"title": title}, max(1, len(Y)), width=3.7, height=3.0, max_cols=3)
         for ax, (label, y) in zip(axes, Y.items()):
             ax.plot(x[o], y[o], "o-" if lines else ".", ms=4 if lines else 3, alpha=1 if lines else 0.5)
-            _finish(ax, key, label)
+            _finish(ax, key_label(key, deck), label)
             ax.ticklabel_format(useOffset=False, axis="y", style="plain")
-        for ax in axes[len(Y):]:
-            ax.set_visible(False)
         figs.append(("sweep_results.png" if len(keys) == 1 else f"sweep_results_{key}.png", fig))
     return figs
 

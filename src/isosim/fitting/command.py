@@ -111,41 +111,18 @@ def _report(result, experiments):
 
 
 def _figure(result, path):
-    """δ relative to the fitted starting value against T, one panel per experiment; False if no matplotlib."""
+    """δ relative to the fitted starting value against T, one panel per experiment, with ±1σ on
+    Ω and ±σ_T bars (:func:`isosim.plot.fit_soret_figure`); False if no matplotlib."""
     try:
         import matplotlib
         matplotlib.use("Agg")
-        from matplotlib.figure import Figure
     except ImportError:
         return False
-    import numpy as np
-    exps = result["experiments"]
-    fig = Figure(figsize=(4.2 * len(exps), 4.0), layout="constrained")
-    axes = fig.subplots(1, len(exps), squeeze=False)[0]
-    for ax, (name, r) in zip(axes, exps.items()):
-        j = r["joint"]
-        t0 = j["T0_C_mean_over_elements"]
-        for k, lab in enumerate(j["delta_start_permil"]):
-            t0_pair = j["T0_C"][_element(lab)]["value"]
-            rows = [x for x in j["residuals"] if x["pair"] == lab and x["position"] != "start"]
-            T = np.array([x["T_C"] for x in rows])
-            ds = j["delta_start_permil"][lab]["value"]
-            d = np.array([x["delta_permil"] for x in rows]) - ds
-            line = ax.errorbar(T, d, yerr=[x["two_sigma_permil"] for x in rows], fmt="o", ms=4, capsize=2,
-                               color=f"C{k}", label=lab)
-            Tl = np.linspace(min(T.min(), t0_pair), max(T.max(), t0_pair), 2)
-            # slope of delta against T is -1000 dS_T (docs/models/capsule.md)
-            ax.plot(Tl, -1000 * j["dS_T_per_C"][lab]["value"] * (Tl - t0_pair), color=line[0].get_color(), lw=1)
-        ax.axhline(0, color="0.6", lw=0.5)
-        ax.axvline(t0, color="0.6", lw=0.5, ls="--")
-        om = ", ".join(f"Ω$_{{{el}}}$={v['value']:.4f}" for el, v in j["Omega_permil_per_C_per_amu"].items())
-        ax.set_title(f"{name}: T0={t0:.0f} °C\n{om}", fontsize=9)
-        ax.set_xlabel("T (°C)")
-        ax.legend(fontsize=7)
-    axes[0].set_ylabel("δ − δ$_{start, fitted}$ (‰), 2σ bars")
+    from ..plot import DPI, fit_soret_figure
+    fig = fit_soret_figure(result)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
+        fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.08)
     return True
 
 
