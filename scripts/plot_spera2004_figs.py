@@ -10,7 +10,7 @@ Each case is one ``isosim run`` (a subprocess) into ``OUT/<case>``; a case whose
 - ``fig6.png``: episodic recharge and eruption (both orders), continuous and none, all with
   chi = 0: Sr vs 87Sr/86Sr; ``fig6_masses.png``: their masses against T_m.
 
-A symbol marks every ~7 °C fall of T_m, as in the paper. Usage, from the repository root::
+A symbol marks every ~7 °C fall of T_m, as in the paper (the legend says so). Usage, from the repository root::
 
     .venv/bin/python scripts/plot_spera2004_figs.py [--out runs/spera2004] [--rerun]
 """
@@ -20,7 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from isosim.io.atomic import atomic_path
+from isosim.plot import save_png
 from isosim.plot_chamber import overlay_runs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,8 +78,7 @@ def main(argv=None):
     for fig_name, (title, cases, panels) in FIGURES.items():
         fig = overlay_runs([dirs[c] for c in cases], panels, title=f"Spera & Bohrson (2004) {title}",
                            symbols_C=args.symbols or None)
-        with atomic_path(figdir / f"{fig_name}.png") as tmp:
-            fig.savefig(tmp, format="png", dpi=150, bbox_inches="tight")
+        save_png(fig, figdir / f"{fig_name}.png")
         print(f"wrote {figdir / fig_name}.png")
 
 

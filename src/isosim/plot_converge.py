@@ -4,24 +4,28 @@ matplotlib is optional (no figure without it)."""
 
 import numpy as np
 
-from .io.atomic import atomic_path
-
 #: at most this many quantities are drawn (the chamber compares a dozen)
 MAX_CURVES = 12
+#: words for the compared quantities (``converge.STUDIES[model]["compare"]``); ``{p}`` is the
+#: element, ratio or isotope after the dot of ``Cm_ppm.Sr`` and the like
+QUANTITY_LABELS = {"Delta_permil": "final Δ of the pair", "T_apparent_C": "final apparent temperature",
+                   "Omega_permil_per_C_per_amu": "Ω of {p}", "T0_C": "T₀ of {p}", "Mm": "melt mass",
+                   "Mct": "cumulate mass", "Men": "enclave mass", "Ma_star": "assimilated mass",
+                   "Ta_C": "wall-rock temperature", "Cm_ppm": "{p} in the melt", "eps_m": "{p} of the melt",
+                   "delta_m": "{p} of the melt"}
 
 
-def plot_convergence(result, path):
-    """Write ``path`` (PNG) from a ``converge.json`` dict; return it, or None without matplotlib.
+def quantity_label(name):
+    """``Sr in the melt`` of ``Cm_ppm.Sr``; ``final Δ of the pair`` of ``Delta_permil``."""
+    from .plot import pretty_name
+    head, _, rest = name.partition(".")
+    label = QUANTITY_LABELS.get(head)
+    return label.format(p=pretty_name(rest)) if label else name.replace("_", " ")
 
-    Errors are divided by |q*| so that quantities in different units share the axes; each
-    curve's label gives the least-squares slope of log error against log h (the order).
-    """
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        from matplotlib.figure import Figure
-    except ImportError:
-        return None
+
+def convergence_figure(result):
+    """The matplotlib Figure of :func:`plot_convergence` (not saved)."""
+    from matplotlib.figure import Figure
     h = np.array([lv["h"] for lv in result["levels"]])
     fig = Figure(figsize=(6.0, 4.6), layout="constrained")
     ax = fig.subplots()
@@ -34,7 +38,7 @@ def plot_convergence(result, path):
         if keep.sum() < 2 or drawn == MAX_CURVES:
             continue
         slope = a["fitted_order"]
-        label = f"{name}: slope {slope:.2f}" if slope is not None else name
+        label = f"{quantity_label(name)}: slope {slope:.2f}" if slope is not None else quantity_label(name)
         ax.loglog(h[keep], e[keep] / scale, marker=markers[drawn % len(markers)], label=label)
         if slope is not None:   # the fitted line, dotted, over the points it was fitted to
             hk = h[keep]
@@ -46,11 +50,26 @@ def plot_convergence(result, path):
               "both": "time step dt (fraction of the path; cells x ratio with each halving)"}
     ax.set_xlabel(xlabel[result["refine"]])
     ref = {q["reference"] for q in result["quantities"].values()}
-    ax.set_ylabel("|q - q*| / |q*|" + (" (q*: Richardson)" if ref == {"richardson"} else ""))
+    ax.set_ylabel("relative error |q − q*| / |q*|" + ("\n(q*: Richardson extrapolation)" if ref == {"richardson"}
+                                                       else ""))
     ax.set_title(f"{result['model']}: convergence in {result['refine']} ({result['deck']})", fontsize=9)
     if drawn:
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, title="quantity: fitted order", title_fontsize=7)
     ax.grid(True, which="both", alpha=0.3)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=130)
+    return fig
+
+
+def plot_convergence(result, path):
+    """Write ``path`` (PNG) from a ``converge.json`` dict; return it, or None without matplotlib.
+
+    Errors are divided by |q*| so that quantities in different units share the axes; each
+    curve's label gives the least-squares slope of log error against log h (the order).
+    """
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+    except ImportError:
+        return None
+    from .plot import save_png
+    save_png(convergence_figure(result), path)
     return path
