@@ -1,0 +1,272 @@
+"""Every study survives a stop (issue 16): sweeps and inversions keep their finished units,
+stop cleanly on SIGTERM/SIGUSR1/SIGINT (exit 75), and `isosim restart DIR` resumes exactly
+the job the directory holds; a directory has one owner at a time; a finished job is never
+recomputed.
+
+The 600-member sweep (38 batches of 16) takes ~8 s on one rank; every resumed sweep must
+end with every member's headline and series bitwise equal to the uninterrupted sweep's:
+batches depend only on the decks and each is integrated on one rank alone, so bitwise is
+the right standard on any rank count.
+"""
+
+import fcntl
+import json
+import os
+import pty
+import random
+import signal
+import subprocess
+import termios
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import CLEAN_ENV, INPUT, isosim_cmd, needs_mpirun, run_cli
+
+SWEEP = ["sweep", INPUT / "xiong_fig1.toml", "--vary", "temperature.rate_C_per_Myr=log:1:1e7:600",
+         "--set", "ensemble.batch_size=16", "--progress", "0"]
+INVERT = ["invert", INPUT / "xiong_inversion.toml", "--over", "phases.cpx.beta=0:0.5:3", "--scan", "6",
+          "--progress", "0"]
+# ~20 s on one rank: long enough to be met while running
+SLOW_RUN = ["run", INPUT / "xiong_fig1.toml", "--progress", "0", "--set", "grid.cells=3000",
+            "--set", "grid.stretch=1.0", "--set", "solver.rtol=1e-10"]
+
+
+def _same_results(a, b):
+    sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
+    for key in ("members", "solutions", "scan", "n_members", "sweep_digest"):
+        assert sa.get(key) == sb.get(key), key
+    with h5py.File(a / "results.h5", "r") as fa, h5py.File(b / "results.h5", "r") as fb:
+        names = []
+        fa.visit(lambda n: names.append(n) if isinstance(fa[n], h5py.Dataset) else None)
+        assert names
+        for n in names:
+            assert np.array_equal(fa[n][()], fb[n][()], equal_nan=True), n
+
+
+@pytest.fixture(scope="module")
+def sweep_reference(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ref") / "sweep"
+    run_cli([*SWEEP, "--out", d], check=0)
+    return d
+
+
+@pytest.fixture(scope="module")
+def invert_reference(tmp_path_factory):
+    d = tmp_path_factory.mktemp("ref") / "invert"
+    run_cli([*INVERT, "--out", d], check=0)
+    return d
+
+
+def _start(args, np_=None, session=True):
+    return subprocess.Popen(isosim_cmd(args, np_), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=CLEAN_ENV, start_new_session=session)
+
+
+def _units(out):
+    return len(list((out / "units").glob("part-*.h5"))) if (out / "units").is_dir() else 0
+
+
+def _wait_for_units(proc, out, n, timeout=120):
+    t0 = time.monotonic()
+    while _units(out) < n:
+        assert proc.poll() is None, f"finished before {n} units were kept: {proc.communicate()}"
+        assert time.monotonic() - t0 < timeout
+        time.sleep(0.05)
+
+
+def _restart_until_done(out, np_=None, limit=5):
+    for _ in range(limit):
+        proc = run_cli(["restart", out, "--progress", "0"], np=np_)
+        if proc.returncode == 0:
+            return proc
+        assert proc.returncode == 75, proc.stderr
+    raise AssertionError("restart did not finish")
+
+
+@pytest.mark.parametrize("np_,sig", [(None, signal.SIGTERM), (None, signal.SIGINT), (None, signal.SIGUSR1),
+                                     pytest.param(2, signal.SIGUSR1, marks=needs_mpirun),
+                                     pytest.param(2, signal.SIGINT, marks=needs_mpirun)])
+def test_sweep_stopped_and_resumed_equals_uninterrupted(tmp_path, sweep_reference, np_, sig):
+    out = tmp_path / "sw"
+    proc = _start([*SWEEP, "--out", out], np_)
+    _wait_for_units(proc, out, 5)
+    # SIGINT as a terminal sends it: to the whole process group (mpirun and its ranks)
+    os.killpg(proc.pid, sig) if sig == signal.SIGINT else proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert "Traceback" not in stderr and "PETSC ERROR" not in stderr, stderr
+    assert "Continue with: isosim restart" in stderr, stderr
+    if np_ is None or sig == signal.SIGUSR1:
+        assert proc.returncode == 75, stderr   # under mpirun, SIGINT ends mpirun with its own code
+    kept = _units(out)
+    assert 5 <= kept < 38, "the stop must come before the end"
+    # resume on the other rank count
+    done = _restart_until_done(out, None if np_ else 2)
+    assert f"{kept} finished earlier, kept" in done.stdout
+    _same_results(sweep_reference, out)
+    assert json.loads((out / "summary.json").read_text())["status"] == "complete"
+
+
+def test_sweep_slice_stopped_and_resumed(tmp_path, sweep_reference):
+    out = tmp_path / "slice"
+    proc = _start([*SWEEP, "--slice", "2/2", "--out", out])
+    _wait_for_units(proc, out, 3)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 75
+    _restart_until_done(out)
+    s = json.loads((out / "summary.json").read_text())
+    ref = json.loads((sweep_reference / "summary.json").read_text())
+    assert s["slice"]["index"] == 2 and s["n_members"] == 300
+    for m in s["members"]:
+        r = ref["members"][m["member_index"]]
+        assert m["params"] == r["params"]
+        assert abs(m["Delta_permil"] - r["Delta_permil"]) < 1e-7   # a slice batches its own members
+
+
+def test_sweep_random_kills_then_restarts(tmp_path, sweep_reference):
+    """20 SIGKILLs at random instants (inside unit writes too), each followed by a restart
+    (or, if killed before the manifest was written, the command again): nothing lost or
+    duplicated, every result bitwise the uninterrupted sweep's."""
+    rng = random.Random(16)
+    out = tmp_path / "sw"
+    kills = restarts = 0
+    cmd = [*SWEEP, "--out", out]
+    while kills < 20:
+        proc = _start(cmd)
+        time.sleep(rng.uniform(0.5, 4.0))
+        if proc.poll() is not None:          # finished before the kill: start over for more kills
+            assert proc.returncode == 0, proc.communicate()
+            _same_results(sweep_reference, out)
+            cmd = [*SWEEP, "--out", out, "--force"]
+            continue
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        kills += 1
+        resumable = (out / "manifest.json").exists()
+        cmd = ["restart", out, "--progress", "0"] if resumable else [*SWEEP, "--out", out, "--force"]
+        restarts += resumable
+    final = run_cli(cmd)
+    while final.returncode == 75:
+        final = run_cli(["restart", out])
+    assert final.returncode == 0, final.stderr
+    _same_results(sweep_reference, out)
+    assert restarts >= 10
+
+
+def test_inversion_stopped_and_resumed(tmp_path, invert_reference):
+    out = tmp_path / "inv"
+    proc = _start([*INVERT, "--out", out])
+    _wait_for_units(proc, out, 2)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 75, stderr
+    assert f"isosim restart {out}" in stderr
+    _restart_until_done(out)
+    _same_results(invert_reference, out)
+
+
+def test_restart_refuses_what_it_cannot_resume(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    p = run_cli(["restart", empty])
+    assert p.returncode == 2 and "no manifest.json" in p.stderr and "Traceback" not in p.stderr
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "manifest.json").write_text('{"kind": "sweep", "raw": ')
+    p = run_cli(["restart", bad])
+    assert p.returncode == 2 and "is damaged" in p.stderr
+    (bad / "manifest.json").write_text('{"kind": "teleport"}')
+    p = run_cli(["restart", bad])
+    assert p.returncode == 2 and "'teleport' is not one of" in p.stderr
+    (bad / "manifest.json").write_text('{"kind": "sweep"}')
+    p = run_cli(["restart", bad])
+    assert p.returncode == 2 and "cannot be resumed" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_restart_of_a_complete_study_or_run_changes_nothing(tmp_path, sweep_reference):
+    run = tmp_path / "run"
+    run_cli(["run", INPUT / "xiong_fig1.toml", "--out", run, "--progress", "0", "--checkpoint-steps", "5"], check=0)
+    assert (run / "checkpoint.h5").exists(), "the case of issue 16: a finished run that kept a checkpoint"
+    for d in (run, sweep_reference):
+        # every file but the lock (which names its latest holder) is untouched
+        before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in d.iterdir()
+                  if p.is_file() and p.name != ".isosim.lock"}
+        p = run_cli(["restart", d])
+        assert p.returncode == 0 and "complete" in p.stdout and "nothing to do" in p.stdout, p.stderr
+        after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in d.iterdir()
+                 if p.is_file() and p.name != ".isosim.lock"}
+        assert before == after
+
+
+def test_one_owner_per_directory(tmp_path):
+    out = tmp_path / "r"
+    first = _start([*SLOW_RUN, "--out", out])
+    t0 = time.monotonic()
+    while not (out / "manifest.json").exists():
+        assert first.poll() is None and time.monotonic() - t0 < 60
+        time.sleep(0.05)
+    for args in (["restart", out], [*SLOW_RUN, "--out", out], [*SLOW_RUN, "--out", out, "--force"],
+                 [*SWEEP, "--out", out, "--force"]):
+        p = run_cli(args)
+        assert p.returncode == 2, (args, p.stderr)
+        assert "is in use by isosim (pid" in p.stderr and "nothing was changed" in p.stderr
+    first.send_signal(signal.SIGTERM)
+    stdout, stderr = first.communicate(timeout=120)
+    assert first.returncode == 75, stderr
+    deck = (out / "deck.toml").read_text()
+    assert "cells = 3000" in deck, "the refused commands must not have touched the directory"
+    done = _restart_until_done(out)       # the lock died with its owner
+    assert "restarting from step" in done.stdout
+
+
+def _in_terminal(args, wait_for, timeout=120):
+    """Run isosim in a new session with a pseudo-terminal as its controlling terminal; once
+    ``wait_for(out)`` holds, type Ctrl-C. Returns (exit code, everything printed)."""
+    master, slave = pty.openpty()
+
+    def controlling_tty():
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(isosim_cmd(args), stdin=slave, stdout=slave, stderr=slave, env=CLEAN_ENV,
+                            preexec_fn=controlling_tty, close_fds=True)
+    os.close(slave)
+    t0 = time.monotonic()
+    while not wait_for():
+        assert proc.poll() is None and time.monotonic() - t0 < timeout
+        time.sleep(0.05)
+    os.write(master, b"\x03")             # the terminal's line discipline sends SIGINT to the group
+    text = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        text += chunk
+    proc.wait(timeout=timeout)
+    os.close(master)
+    return proc.returncode, text.decode(errors="replace")
+
+
+def test_ctrl_c_in_a_terminal_run(tmp_path):
+    out = tmp_path / "r"
+    code, text = _in_terminal([*SLOW_RUN, "--out", out, "--checkpoint-steps", "20"],
+                              lambda: (out / "checkpoint.h5").exists())
+    assert code == 75, text
+    assert "stopped on SIGINT" in text and f"isosim restart {out}" in text
+    assert "Traceback" not in text and "PETSC ERROR" not in text and "KeyboardInterrupt" not in text
+    assert (out / "checkpoint.h5").exists() and not (out / "summary.json").exists()
+
+
+def test_ctrl_c_in_a_terminal_sweep(tmp_path, sweep_reference):
+    out = tmp_path / "sw"
+    code, text = _in_terminal([*SWEEP, "--out", out], lambda: _units(out) >= 3)
+    assert code == 75, text
+    assert "stopped on SIGINT" in text and f"isosim restart {out}" in text
+    assert "Traceback" not in text and "PETSC ERROR" not in text
+    _restart_until_done(out)
+    _same_results(sweep_reference, out)
