@@ -94,3 +94,110 @@ def test_floating_point_exception_in_petsc_is_exit_3_with_checkpoint(tmp_path):
         meta = json.loads(f.attrs["meta"])
     assert meta["step"] == 0 and meta["time"] == 0.0
 
+
+
+# ---------------------------------------------------------------- 4. stiffness and cost
+def test_equilibrium_limit_refused_at_check():
+    """E = 0 and D0 = 1 m^2/s in both phases: 1.9e21 diffusion times over the 60 Myr path, above
+    2^52 = 4.5e15 (relaxation shorter than double precision resolves on the path): exit 2 at check."""
+    sets = ["--set", "phases.opx.E_kJ_mol=0", "--set", "phases.cpx.E_kJ_mol=0",
+            "--set", "phases.opx.D0_m2_s=1", "--set", "phases.cpx.D0_m2_s=1"]
+    proc = run_cli(["check", "input/xiong_fig1.toml", *sets], cwd=ROOT, timeout=60, check=2)
+    assert "Traceback" not in proc.stderr
+    assert "every phase re-equilibrates more than 2^52 = 4.5e+15 times over the 60 Myr path" in proc.stderr
+    assert "1.9e+21 diffusion times" in proc.stderr
+    assert "the result is the equilibrium partitioning at the end of the path (600 °C)" in proc.stderr
+    # one phase at its normal diffusivity keeps the deck meaningful (cpx closes): not refused
+    run_cli(["check", "--quiet", "input/xiong_fig1.toml", *sets[:6]], cwd=ROOT, timeout=60, check=0)
+
+
+def test_timescales_of_shipped_and_hostile_decks():
+    from isosim.deck import load_deck
+    from isosim.physics.timescales import SLOW_LIMIT, grain_timescales, slow_warning
+    ts = grain_timescales(load_deck(str(ROOT / "input/xiong_fig1.toml"), []))
+    # D_cpx(1200 °C) = 1.99e-8 exp(-318800 / (8.314 * 1473.15)) = 9.9e-20 m^2/s; R = 1 mm; 60 Myr
+    assert ts["phases"]["cpx"]["N_start"] == pytest.approx(1.99e-8 * np.exp(-318800 / (8.314462618 * 1473.15))
+                                                           / 1e-6 * 60 * 3.15576e13, rel=1e-9)
+    assert 100 < ts["phases"]["cpx"]["N_start"] < 300 and ts["phases"]["cpx"]["N_end"] < 1e-5
+    assert slow_warning(load_deck(str(ROOT / "input/xiong_fig1.toml"), [])) == ""
+    # the shipped deck with the most diffusion times (small grains) stays well below the warning
+    worst = grain_timescales(load_deck(str(ROOT / "input/scaling_grain_population.toml"), []))
+    assert max(p["N_hot"] for p in worst["phases"].values()) < SLOW_LIMIT / 1e4
+
+
+def test_slow_run_says_so_in_its_first_line(tmp_path):
+    """E = 0 in both phases (3.8e13 diffusion times in cpx) used to crawl in silence (29,400 steps
+    reached 0.014 of the path in 120 s). Now its first line, within seconds, says why; the
+    time-left estimate is '?' until a rate was measured over >= 10 steps and >= 2 s."""
+    import signal
+    import subprocess
+    import time
+    from conftest import CLEAN_ENV, isosim_cmd
+    out = tmp_path / "slow"
+    cmd = isosim_cmd(["run", "input/xiong_fig1.toml", "--out", out, "--progress", "0.5",
+                      "--set", "phases.opx.E_kJ_mol=0", "--set", "phases.cpx.E_kJ_mol=0"])
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=CLEAN_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        first = proc.stdout.readline()
+        t_first = time.monotonic() - t0
+        while len([x for x in lines if "% |" in x]) < 3 and time.monotonic() - t0 < 60:
+            lines.append(proc.stdout.readline())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=60)
+    assert t_first < 10, f"first line after {t_first:.1f} s"
+    assert first.startswith("[isosim] warning: this run will be far slower than usual: cpx"), first
+    assert "re-equilibrates 6.3e+11 times per Myr at 1200 °C" in first and "3.8e+13 diffusion times" in first
+    assert "the result is the equilibrium partitioning at 600 °C" in first
+    progress = [x for x in lines if "% |" in x]
+    assert progress[0].rstrip().endswith("left ~?"), progress[0]     # 0.5 s: nothing measured yet
+    assert proc.returncode == 75                                   # SIGTERM: checkpointed
+
+
+# ---------------------------------------------------------------- 5. memory preflight
+def test_memory_preflight_refuses_without_allocating(tmp_path, monkeypatch):
+    """capsule.cells = 1e7 (6e7 unknowns, ~29 GB by the preflight's 480 bytes per unknown) under
+    ulimit -v 2 GB: refused with exit 2 and the numbers, in well under a second of work; before,
+    cells = 1e8 ran 32 s to 7.1 GB and died with a numpy MemoryError traceback (exit 1). If
+    anything large were allocated, the address-space limit would make it a MemoryError."""
+    import subprocess
+    import sys
+    import time
+    from conftest import CLEAN_ENV
+    out = tmp_path / "big"
+    argv = [sys.executable, "-m", "isosim", "run", "input/huang2010_zm70.toml", "--out", str(out),
+            "--set", "capsule.cells=10000000"]
+    t0 = time.monotonic()
+    proc = subprocess.run(["bash", "-c", 'ulimit -v 2000000; exec "$@"', "bash", *argv], cwd=ROOT, env=CLEAN_ENV,
+                          capture_output=True, text=True, timeout=120)
+    wall = time.monotonic() - t0
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "MemoryError" not in proc.stderr
+    assert "the run needs ~29 GB per rank (60,000,000 unknowns on 1 rank(s)" in proc.stderr
+    assert "address-space limit (ulimit -v) of 2.05 GB" in proc.stderr and "--no-memory-check" in proc.stderr
+    assert not out.exists() and wall < 30
+    # the machine's own memory: a need above MemAvailable/cgroup is refused the same way
+    from isosim.deck import load_deck
+    from isosim.preflight import memory_available, memory_need
+    limits, _ = memory_available()
+    need = memory_need(load_deck(str(ROOT / "input/huang2010_zm70.toml"), ["capsule.cells=99999999"]))[0]
+    assert need > 2.8e11
+    if limits and min(limits)[0] < need:
+        proc = run_cli(["run", "input/huang2010_zm70.toml", "--out", out, "--set", "capsule.cells=99999999"],
+                       cwd=ROOT, timeout=60, check=2)
+        assert "more than the" in proc.stderr and "available (" in proc.stderr and "Traceback" not in proc.stderr
+    # the override (--no-memory-check, ISOSIM_NO_MEMORY_CHECK=1) skips the check; the shipped deck passes it
+    from isosim.preflight import MemoryRefused, check_memory
+    huge = load_deck(str(ROOT / "input/huang2010_zm70.toml"), ["capsule.cells=99999999"])
+    import isosim.preflight as pf
+    monkeypatch.setattr(pf, "memory_available", lambda: ([(8 << 30, "a test's 8 GB")], None))
+    with pytest.raises(MemoryRefused, match=r"needs ~288 GB on this node .* more than the 8.59 GB available "
+                                            r"\(a test's 8 GB\)"):
+        check_memory(huge)
+    monkeypatch.setenv("ISOSIM_NO_MEMORY_CHECK", "1")
+    check_memory(huge)
+    monkeypatch.delenv("ISOSIM_NO_MEMORY_CHECK")
+    check_memory(huge, skip=True)
+    check_memory(load_deck(str(ROOT / "input/huang2010_zm70.toml"), []))

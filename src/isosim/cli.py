@@ -61,6 +61,8 @@ def build_parser():
     deck_args(r)
     r.add_argument("--out", metavar="DIR", help="output directory (default: runs/<deck name>)")
     r.add_argument("--force", action="store_true", help="replace the results of an earlier run in DIR")
+    r.add_argument("--no-memory-check", action="store_true", help="run even if the memory preflight estimates "
+                   "more memory than the machine, cgroup, SLURM allocation or ulimit -v allows")
     _run_options(r)
 
     rs = sub.add_parser("restart", help="continue a run from its checkpoint",
@@ -93,6 +95,8 @@ def build_parser():
     sw.add_argument("--out", metavar="DIR", help="output directory (default: runs/<deck>-sweep)")
     sw.add_argument("--force", action="store_true", help="replace an earlier sweep in DIR")
     sw.add_argument("--progress", type=nonnegative_float, default=10.0, metavar="SECONDS")
+    sw.add_argument("--no-memory-check", action="store_true", help="run even if the memory preflight "
+                    "estimates more memory than the machine or allocation has")
     sw.add_argument("--slice", metavar="K/N", help="run only the K-th of N contiguous slices of the members "
                     "(1-based; a job array's task), keeping their global indices; join with 'isosim merge'")
 
@@ -263,6 +267,8 @@ def _main(argv):
         if args.command == "run":
             from .deck import load_deck
             deck = load_deck(args.deck, args.set + _checkpoint_overrides(args))
+            from .preflight import preflight
+            preflight(deck, skip_memory=args.no_memory_check)   # memory (exit 2), cost warning
             comm = init_petsc(petsc_options, deck["model"], deck["solver"])
             rank = comm.rank
             from .runner import run_deck
@@ -307,7 +313,8 @@ def _main(argv):
                         raise IsosimError(f"error: nothing to sweep: give --vary or --samples, or a "
                                           f"[sweep] table in {args.deck}")
                     from .deck.specs import member_count
-                    member_count(vary, samples)
+                    from .preflight import preflight
+                    preflight(base, members=member_count(vary, samples), skip_memory=args.no_memory_check)
                 else:
                     inv = base["invert"]
                     over_text = args.over or inv["over"]

@@ -219,6 +219,9 @@ def cross_check(deck):
                         f"{sorted(phases)}")
     if not problems:                        # needs a valid path and valid grain sizes
         problems.extend(_check_scales(deck, path, knots))
+    if not problems:                        # every phase faster than double precision resolves (issue 17)
+        from ..physics.timescales import equilibrium_limit_problems
+        problems.extend(equilibrium_limit_problems(deck))
     return problems
 
 

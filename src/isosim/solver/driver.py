@@ -35,6 +35,7 @@ import numpy as np
 from petsc4py import PETSc
 
 from ..errors import Checkpointed, SolverFailure
+from .eta import time_left
 from .fpe import trap_fpe
 from .stages import stage
 
@@ -320,8 +321,7 @@ class Driver:
     def _progress(self, ts):
         tau = ts.getTime()
         elapsed = time.monotonic() - self._wall_start
-        done = (tau - self._tau_at_start) / max(self.problem.end_time - self._tau_at_start, 1e-300)
-        left = elapsed * (1 - done) / done if done > 0 else float("nan")
+        left = time_left(self, ts)      # at the rate measured since the last line; "?" until measured
         self.log(f"[isosim] {100 * tau / self.problem.end_time:5.1f}% | {self.recorder.describe(tau)} | "
                  f"step {ts.getStepNumber()} | dt {self.recorder.describe_dt(ts.getTimeStep())} | "
                  f"elapsed {_hms(elapsed)} | left ~{_hms(left)}", flush=True)
