@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 
 #: summary fields allowed to differ between a merged and a direct sweep
-RUN_FIELDS = ("wall_time_s", "ranks", "merged_from")
+RUN_FIELDS = ("wall_time_s", "ranks", "merged_from", "results_sha256", "summary_sha256")
 
 
 def _summary(d):

@@ -128,3 +128,37 @@ def test_merge_refuses_wrong_slices(grain, chamber, tmp_path):
 def test_bad_slice_is_a_usage_error(tmp_path, spec, phrase):
     _refused(["sweep", *GRAIN, "--slice", spec, "--out", tmp_path / "x"], phrase)
     assert not (tmp_path / "x" / "summary.json").exists()
+
+
+def test_merge_refuses_swapped_damaged_foreign_and_mixed_options(grain, tmp_path):
+    """Issue 16: a slice's results.h5 swapped in from another slice, a flipped byte in it, an
+    edited summary, and slices run with different PETSc options are refused, nothing merged."""
+    gdirs = grain[1]
+    out = tmp_path / "out"
+    copies = []
+    for k, d in enumerate(gdirs):
+        copies.append(tmp_path / f"c{k}")
+        shutil.copytree(d, copies[-1])
+    # slice 3's results.h5 in slice 2's directory
+    shutil.copy(gdirs[2] / "results.h5", copies[1] / "results.h5")
+    _refused(["merge", out, *copies], "is not the file its summary.json was written with")
+    shutil.copy(gdirs[1] / "results.h5", copies[1] / "results.h5")
+    # a flipped byte in the middle of the file (data or metadata)
+    data = bytearray((copies[1] / "results.h5").read_bytes())
+    data[len(data) // 2] ^= 0x40
+    (copies[1] / "results.h5").write_bytes(bytes(data))
+    _refused(["merge", out, *copies], "fails its checksum")
+    shutil.copy(gdirs[1] / "results.h5", copies[1] / "results.h5")
+    # an edited summary (a member's result changed by hand)
+    s = json.loads((copies[1] / "summary.json").read_text())
+    s["members"][0]["Delta_permil"] += 0.1
+    (copies[1] / "summary.json").write_text(json.dumps(s))
+    _refused(["merge", out, *copies], "does not match its digest")
+    shutil.copy(gdirs[1] / "summary.json", copies[1] / "summary.json")
+    # slice 2 run again with other PETSc options
+    mixed = tmp_path / "mixed"
+    run_cli(["sweep", *GRAIN, "--slice", "2/3", "--out", mixed, "-ts_rtol", "1e-4"], check=0)
+    _refused(["merge", out, copies[0], mixed, copies[2]], "PETSc options", "-ts_rtol")
+    assert not out.exists()
+    run_cli(["merge", out, *copies], check=0)
+    assert json.loads((out / "summary.json").read_text())["petsc_options"] == []

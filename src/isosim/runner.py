@@ -19,6 +19,7 @@ from .io.atomic import write_text
 from .io.rundir import (RUN_FILES, is_complete, lock_run_dir, prepare_run_dir, read_manifest,  # noqa: F401
                         remove_stale_temporaries, unlock_run_dir, write_manifest)
 from .io.distributed import CollectiveFile
+from .io.sealing import seal_summary
 from .io.checkpoint import NAMES, RecordLog, latest_good_checkpoint, newest_header, write_checkpoint
 from .parallel import collective
 from .solver.stages import stage
@@ -118,7 +119,7 @@ class Run:
             self.recorder.write_results(h5)
         try:
             with CollectiveFile(self.run_dir / "results.h5", self.comm, prepare=prepare,
-                                size_hint=self.recorder.output_bytes()) as f:
+                                size_hint=self.recorder.output_bytes(), seal=True) as f:
                 self.recorder.write_fields(f)
         except OSError as exc:
             raise CheckpointIOError(f"error: could not write results in {self.run_dir}: {exc}") from None
@@ -141,7 +142,7 @@ class Run:
             "deck": self.deck,
         }
         try:
-            write_text(self.run_dir / "summary.json", jsonfile.dumps(summary, indent=1) + "\n")
+            write_text(self.run_dir / "summary.json", seal_summary(summary, self.run_dir, jsonfile.dumps))
         except OSError as exc:
             raise CheckpointIOError(f"error: could not write results in {self.run_dir}: {exc}") from None
         return summary

@@ -24,10 +24,10 @@ import time
 from pathlib import Path
 
 import h5py
-import numpy as np
 
 from . import __version__
 from .errors import UsageError
+from .io.sealing import verify_pair
 
 
 def parse_slice(text):
@@ -100,6 +100,10 @@ def _read_slice(d):
         raise UsageError(f"error: {d / 'summary.json'} is not a complete slice summary (was it edited?)")
     if not (d / "results.h5").is_file():
         raise UsageError(f"error: {d} holds no results.h5; run the slice again before merging")
+    damage = verify_pair(d)
+    if damage:
+        raise UsageError(f"error: {d}: {damage}; nothing was merged. Run the slice again "
+                         f"('isosim sweep ... --slice {record['index']}/{record['count']} --force')")
     return summary
 
 
@@ -113,6 +117,10 @@ def _check_one_sweep(slices):
         if s.get("isosim_version") != s0.get("isosim_version"):
             raise UsageError(f"error: {d} was written by isosim {s.get('isosim_version')}, {d0} by "
                              f"{s0.get('isosim_version')}; merge slices of one version")
+        if s.get("petsc_options") != s0.get("petsc_options"):
+            raise UsageError(f"error: {d} ran with PETSc options {s.get('petsc_options')}, {d0} with "
+                             f"{s0.get('petsc_options')}: its members were integrated differently; nothing "
+                             "was merged. Run the slices with the same options")
         if s["slice"]["count"] != s0["slice"]["count"]:
             raise UsageError(f"error: {d} is slice {s['slice']['index']}/{s['slice']['count']} and {d0} is "
                              f"slice {s0['slice']['index']}/{s0['slice']['count']}: the sweep was cut in "
@@ -201,6 +209,7 @@ def merge_sweep(out, dirs, *, force=False, log=print):
         series += _read_series(d, len(s["members"]))
     extra = {k: s0[k] for k in ("samples", "seed") if k in s0}
     extra["sweep_digest"] = s0["sweep_digest"]
+    extra["petsc_options"] = s0.get("petsc_options", [])
     extra["merged_from"] = [{"dir": str(d), "slice": s["slice"]["index"], "ranks": s["ranks"],
                              "wall_time_s": s["wall_time_s"]} for d, s in ordered]
     out = prepare_run_dir(out, force)

@@ -18,7 +18,9 @@ from .ensemble import expand, member_labels, solve
 from .errors import AlreadyComplete, Checkpointed, CheckpointIOError, Stopped, UsageError
 from .io import jsonfile
 from .io.atomic import atomic_path, write_text
+from .io.distributed import SEAL_BYTES, seal_file
 from .io.journal import UnitJournal
+from .io.sealing import seal_summary
 from .io.rundir import (is_complete, lock_run_dir, prepare_run_dir, remove_stale_temporaries, unlock_run_dir,
                         write_manifest)
 from .parallel import collective
@@ -56,7 +58,7 @@ def _write_ensemble(run_dir, base, params, headlines, series, extra_summary, wal
     result_keys = list(dict.fromkeys(k for f in flat for k in f))
     try:
         with atomic_path(run_dir / "results.h5") as tmp:
-            with h5py.File(tmp, "w") as h5:
+            with h5py.File(tmp, "w", userblock_size=SEAL_BYTES) as h5:
                 h5.attrs["isosim_version"] = __version__
                 h5.attrs["model"] = base["model"]
                 h5.attrs["deck"] = to_toml(base)
@@ -93,7 +95,8 @@ def _write_ensemble(run_dir, base, params, headlines, series, extra_summary, wal
                         sl.attrs[name] = value
                     sl.attrs["sweep_digest"] = extra_summary["sweep_digest"]
                     sl.create_dataset("member_index", data=np.arange(sliced["first_member"], sliced["stop_member"]))
-        write_text(run_dir / "summary.json", jsonfile.dumps(summary, indent=1, default=float) + "\n")
+            seal_file(tmp)
+        write_text(run_dir / "summary.json", seal_summary(summary, run_dir, jsonfile.dumps))
     except OSError as exc:
         raise CheckpointIOError(f"error: could not write results in {run_dir}: {exc}") from None
     return summary

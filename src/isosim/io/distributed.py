@@ -325,6 +325,19 @@ def seal_file(path):
         _write_seal(fh)
 
 
+def read_seal(path):
+    """The SHA-256 recorded in the seal of ``path`` (not checked: see :func:`check_seal`), or None."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(SEAL_BYTES)
+    except OSError:
+        return None
+    if not head.startswith(_SEAL_TAG):
+        return None
+    fields = head[len(_SEAL_TAG):].split(b"\n")[0].decode(errors="replace").split()
+    return fields[0] if fields else None
+
+
 def check_seal(path):
     """Why the sealed file ``path`` (``CollectiveFile(..., seal=True)``) is not intact, or None
     if it is: every byte after its user block hashes to the SHA-256 in it. Reads the whole
