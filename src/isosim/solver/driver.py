@@ -34,7 +34,7 @@ import time
 import numpy as np
 from petsc4py import PETSc
 
-from ..errors import Checkpointed, SolverFailure
+from ..errors import Checkpointed, SolverFailure, Stopped
 from .eta import time_left
 from .fpe import trap_fpe
 from .stages import stage
@@ -382,9 +382,12 @@ class Driver:
                         self.checkpoints_written += 1
                         self._last_ckpt_wall = time.monotonic()
                     if self._stop_signal:
+                        where = f"stopped on {self._stop_signal} at {self.recorder.describe(ts.getTime())}"
+                        if self.write_checkpoint is None:    # a study's member: the study says what it kept
+                            raise Stopped(where, self._stop_signal)
                         raise Checkpointed(
-                            f"stopped on {self._stop_signal} at {self.recorder.describe(ts.getTime())}, "
-                            f"step {ts.getStepNumber()}; checkpoint written. Continue with: {self.restart_hint}")
+                            f"{where}, step {ts.getStepNumber()}; checkpoint written. Continue with: "
+                            f"{self.restart_hint}")
                 elif ts.getConvergedReason() != PETSc.TS.ConvergedReason.CONVERGED_TIME:
                     self._fail(ts.getConvergedReason())
             with stage("record"):
