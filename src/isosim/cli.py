@@ -21,9 +21,10 @@ EPILOG = """\
 PETSc options go last and are passed through, e.g.
   isosim run input/xiong_fig1.toml -ts_type rosw -ts_rtol 1e-9 -log_view
 Under MPI:  mpirun -n 2 isosim run input/xiong_fig2_rate10.toml
-Exit codes: 0 done, 2 bad input or missing petsc4py/mpi4py (nothing run), 3 solver failure (last good state
-checkpointed), 4 file I/O failure, 75 stopped by SIGTERM/SIGUSR1 after a checkpoint
-(continue with 'isosim restart DIR').
+Exit codes: 0 done (or: restart of a job already complete), 2 bad input, missing
+petsc4py/mpi4py or a directory in use (nothing run), 3 solver failure (last good state
+checkpointed), 4 file I/O failure, 75 stopped by SIGTERM/SIGUSR1/SIGINT after keeping
+what was finished (continue with 'isosim restart DIR'), 130 Ctrl-C before anything was kept.
 """
 
 _PETSC_OPTION = re.compile(r"^-[A-Za-z_][\w-]*$")
@@ -65,10 +66,12 @@ def build_parser():
                    "more memory than the machine, cgroup, SLURM allocation or ulimit -v allows")
     _run_options(r)
 
-    rs = sub.add_parser("restart", help="continue a run from its checkpoint",
+    rs = sub.add_parser("restart", help="continue a run, sweep or inversion that stopped",
                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
-                        description="Continue the run in DIR from its newest good checkpoint, on any "
-                        "number of ranks. DIR/deck.toml and the isosim version must match the checkpoint.")
+                        description="Continue the job in DIR (DIR/manifest.json says what it is), on any "
+                        "number of ranks: a run from its newest good checkpoint (DIR/deck.toml and the "
+                        "isosim version must match it); a sweep (or slice) or an inversion by computing only "
+                        "the members not kept in DIR/units. A finished job is left as it is (exit 0).")
     rs.add_argument("run_dir", metavar="DIR")
     _run_options(rs)
 
