@@ -17,6 +17,7 @@ Functions here are local (rank 0 calls them, through :func:`isosim.parallel.coll
 """
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -52,22 +53,30 @@ def lock_run_dir(run_dir):
         return
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        fh = open(run_dir / LOCK, "a+")
     except OSError as exc:
+        raise UsageError(f"error: cannot create output directory {run_dir}: {exc.strerror or exc}") from None
+    try:
+        fh = open(run_dir / LOCK, "a+b", buffering=0)   # unbuffered: a full disk fails the write, not close
+    except OSError as exc:
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            # nobody can write here, so nobody needs excluding: the job meets the same error at
+            # its first write and reports it there (exit 4, the checkpoint it started from intact)
+            return
         raise UsageError(f"error: cannot use output directory {run_dir}: {exc.strerror or exc}") from None
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         fh.seek(0)
-        holder = fh.read().strip() or "another process"
+        holder = fh.read().decode(errors="replace").strip() or "another isosim process"
         fh.close()
         raise UsageError(f"error: {run_dir} is in use by {holder}; nothing was changed. Wait for it to "
                          f"finish, or stop it (kill -TERM <pid>) and continue with 'isosim restart {run_dir}'") \
             from None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(f"isosim (pid {os.getpid()} on {socket.gethostname()}: {' '.join(sys.argv[1:])[:200]})\n")
-    fh.flush()
+    with contextlib.suppress(OSError):      # who holds it is for messages only: a full disk may refuse it
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"isosim (pid {os.getpid()} on {socket.gethostname()}: {' '.join(sys.argv[1:])[:200]})\n"
+                 .encode())
     _held[key] = fh
 
 
@@ -77,7 +86,7 @@ def unlock_run_dir(run_dir):
     if fh is not None:
         with contextlib.suppress(OSError):
             fcntl.flock(fh, fcntl.LOCK_UN)
-        fh.close()
+            fh.close()
 
 
 def prepare_run_dir(run_dir, force):
@@ -151,9 +160,15 @@ def read_manifest(run_dir):
     return manifest
 
 
-def is_complete(run_dir):
-    """True if ``run_dir``'s summary.json says the job finished."""
-    with contextlib.suppress(OSError, ValueError):
-        text = (Path(run_dir) / "summary.json").read_text(encoding="utf-8")
+#: The file whose ``status`` says a job of each kind finished.
+RESULT_FILE = {"run": "summary.json", "sweep": "summary.json", "invert": "summary.json",
+               "converge": "converge.json", "fit-soret": "fit.json"}
+
+
+def is_complete(run_dir, kind="run"):
+    """True if ``run_dir``'s result file (summary.json; converge.json, fit.json) says the job
+    finished (``"status": "complete"``)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        text = (Path(run_dir) / RESULT_FILE[kind]).read_text(encoding="utf-8")
         return json.loads(text).get("status") == "complete"
     return False
