@@ -209,7 +209,9 @@ def main(argv=None):
         return _main(argv)
     except KeyboardInterrupt:          # Ctrl-C outside an integration (which stops cleanly, exit 75)
         if world_rank() == 0:
-            print("[isosim] interrupted (Ctrl-C) before any work was kept", file=sys.stderr, flush=True)
+            print("[isosim] interrupted (Ctrl-C) outside an integration: what was finished is kept where the "
+                  "command keeps it ('isosim restart DIR' continues a run or study that got that far)",
+                  file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     except BrokenPipeError:            # `isosim keys chamber | head`: the reader left; not an error
         import os
@@ -359,9 +361,12 @@ def _main(argv):
                                   "they cannot be changed without changing the deck")
             if manifest["kind"] in ("sweep", "invert"):
                 return _restart_study(Path(args.run_dir), manifest, petsc_options, args.progress)
-            if manifest["kind"] != "run":
-                raise RestartError(f"error: {args.run_dir} holds a {manifest['kind']}; 'isosim restart' cannot "
-                                   f"resume a {manifest['kind']} yet: run the command again with --force")
+            if manifest["kind"] == "converge":
+                from .converge import resume_study
+                return resume_study(Path(args.run_dir), manifest, petsc_options, args.progress)
+            if manifest["kind"] == "fit-soret":
+                from .fitting.command import resume_fit
+                return resume_fit(Path(args.run_dir), manifest, petsc_options)
             from .runner import read_restart_meta
             ck = read_restart_meta(args.run_dir)
             options = list(ck.meta["petsc_options"]) + petsc_options

@@ -26,7 +26,7 @@ import numpy as np
 from . import __version__
 from .deck import validate
 from .deck.load import apply_overrides, read_toml
-from .errors import EXIT_OK, DeckError, UsageError
+from .errors import EXIT_OK, AlreadyComplete, Checkpointed, DeckError, UsageError
 from .io import jsonfile
 
 #: Per model: the grid keys refined in space (``cells``, optional ``stretch``; None: no
@@ -211,26 +211,46 @@ def analyse(values, h, ratio):
             "observed_order": p, "errors": nums(e), "orders": orders, "fitted_order": fitted}
 
 
-def run_study(study, deck_path, out, comm, *, force=False, petsc_options=(), progress_seconds=10.0):
+def run_study(study, deck_path, out, comm, *, force=False, petsc_options=(), progress_seconds=10.0,
+              job=None, resume=False):
     """Run every level of :func:`plan`'s study into ``out/level<k>`` and analyse. Collective.
+
+    ``job`` (the arguments of :func:`plan`) goes into ``out/manifest.json`` before the first
+    level, so that ``isosim restart OUT`` can plan the same study again; with ``resume`` the
+    levels that finished are read back and a stopped level continues from its checkpoint.
+    ``converge.json`` is written only when every level is done (``status: complete``).
 
     Returns the content of ``converge.json`` (on every rank)."""
     from petsc4py import PETSc
 
     from .io.atomic import write_text
-    from .runner import RUN_FILES, collective, run_deck
+    from .io.rundir import (RUN_FILES, is_complete, lock_run_dir, prepare_run_dir, unlock_run_dir,
+                            write_manifest)
+    from .parallel import collective
+    from .runner import run_or_resume
+    from .solver.signals import StopRequest
 
     out = Path(out)
 
-    def check_out():
+    def take():
+        if resume:
+            lock_run_dir(out)
+            if is_complete(out, "converge"):
+                raise AlreadyComplete(f"[isosim] the convergence study in {out} is complete (converge.json); "
+                                      "nothing to do")
+            return
         taken = [out / "converge.json"] + [out / f"level{k}" / f for k in range(len(study["decks"]))
                                            for f in RUN_FILES]
         taken = [str(p) for p in taken if p.exists()]
         if taken and not force:
             raise UsageError(f"error: {out} already holds a convergence study ({taken[0]}, ...); nothing "
                              "was overwritten. Use --force to replace it or --out for another directory.")
+        prepare_run_dir(out, True)
+        if (out / "converge.json").exists():
+            (out / "converge.json").unlink()
+        write_manifest(out, "converge", **(job or {}))
 
-    collective(comm, check_out)
+    collective(comm, take)
     # the study's fixed-step option sits beside the user's (plan refused clashing ones)
     opts = PETSc.Options()
     for name, value in zip(study["petsc_options"][::2], study["petsc_options"][1::2]):
@@ -238,22 +258,35 @@ def run_study(study, deck_path, out, comm, *, force=False, petsc_options=(), pro
     level_options = list(petsc_options) + study["petsc_options"]
     log = print if comm.rank == 0 else (lambda *a, **k: None)
     summaries = []
+    stop = StopRequest().__enter__()      # a signal between two levels stops the study there
     try:
         for row, deck in zip(study["levels"], study["decks"]):
+            if stop.signum:
+                raise Checkpointed(f"[isosim] convergence study stopped on {stop.name} before level "
+                                   f"{row['level']} ({len(summaries)} of {len(study['levels'])} levels done). "
+                                   f"Continue with: isosim restart {out}")
             log(f"[isosim] level {row['level']}: " + ", ".join(
                 f"{k} = {row[k]:g}" for k in ("cells", "dt") if k in row), flush=True)
-            summaries.append(run_deck(deck, out / f"level{row['level']}", comm, force=force,
-                                      petsc_options=level_options, progress_seconds=progress_seconds))
+            try:
+                summaries.append(run_or_resume(deck, out / f"level{row['level']}", comm, resume=resume,
+                                               petsc_options=level_options, progress_seconds=progress_seconds))
+            except Checkpointed as exc:
+                raise Checkpointed(f"[isosim] convergence study stopped in level {row['level']} "
+                                   f"({len(summaries)} of {len(study['levels'])} levels done, this one "
+                                   f"checkpointed). Continue with: isosim restart {out}") from exc
     finally:
+        stop.__exit__(None, None, None)
         for name in study["petsc_options"][::2]:
             opts.delValue(name.lstrip("-"))
+        if comm.rank == 0:
+            unlock_run_dir(out)
     compare = STUDIES[study["model"]]["compare"]
     flat = [flatten(s["results"], compare) for s in summaries]
     names = [n for n in flat[0] if all(n in f for f in flat)]
     h = [row["h"] for row in study["levels"]]
     levels = [dict(row, dir=f"level{row['level']}", steps=s["steps"], wall_time_s=s["wall_time_s"])
               for row, s in zip(study["levels"], summaries)]
-    result = {"isosim_version": __version__, "deck": str(deck_path), "model": study["model"],
+    result = {"isosim_version": __version__, "status": "complete", "deck": str(deck_path), "model": study["model"],
               "refine": study["refine"], "ratio": study["ratio"], "ranks": comm.size,
               "petsc_options": level_options, "levels": levels,
               "quantities": {n: analyse([f[n] for f in flat], h, study["ratio"]) for n in names}}
@@ -296,6 +329,9 @@ def _num(x, fmt):
 
 def converge_command(args, petsc_options):
     """``isosim converge``: check the request (no PETSc), then run it. Collective."""
+    job = {"deck_path": str(Path(args.deck).resolve()), "set": list(args.set), "refine": args.refine,
+           "levels": args.levels, "ratio": args.ratio, "dt0": args.dt0, "rtol": args.rtol,
+           "petsc_options": list(petsc_options)}
     study = plan(args.deck, args.set, args.refine, args.levels, args.ratio, args.dt0, args.rtol,
                  petsc_options)
     from .startup import init_petsc
@@ -306,5 +342,18 @@ def converge_command(args, petsc_options):
     from .studies import default_out
     out = Path(args.out) if args.out else default_out(args.deck, "converge")
     run_study(study, args.deck, out, comm, force=args.force, petsc_options=petsc_options,
-              progress_seconds=args.progress)
+              progress_seconds=args.progress, job=job)
+    return EXIT_OK
+
+
+def resume_study(out, manifest, petsc_options, progress_seconds):
+    """``isosim restart OUT`` of a convergence study: plan it again from its manifest (the deck
+    file must be unchanged: a level whose deck differs is run anew) and run what is missing."""
+    options = list(manifest["petsc_options"]) + list(petsc_options)
+    study = plan(manifest["deck_path"], manifest["set"], manifest["refine"], manifest["levels"],
+                 manifest["ratio"], manifest["dt0"], manifest["rtol"], options)
+    from .startup import init_petsc
+    comm = init_petsc(options, study["model"], study["decks"][-1]["solver"])
+    run_study(study, manifest["deck_path"], out, comm, petsc_options=options, progress_seconds=progress_seconds,
+              resume=True)
     return EXIT_OK

@@ -5,6 +5,7 @@ directory, a bad checkpoint) are broadcast so that all ranks stop together, neve
 """
 
 import contextlib
+import json
 import os
 import sys
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 from . import __version__
 from .deck import deck_digest, to_toml, validate
 from .deck.load import read_toml, tomllib
-from .errors import AlreadyComplete, CheckpointIOError, RestartError
+from .errors import AlreadyComplete, CheckpointIOError, IsosimError, RestartError
 from .io import jsonfile
 from .io.atomic import write_text
 from .io.rundir import (RUN_FILES, is_complete, lock_run_dir, prepare_run_dir, read_manifest,  # noqa: F401
@@ -157,6 +158,35 @@ def run_deck(deck, run_dir, comm, *, force=False, petsc_options=(), progress_sec
     finally:
         if comm.rank == 0:
             unlock_run_dir(run_dir)
+
+
+def run_or_resume(deck, run_dir, comm, *, resume, petsc_options=(), progress_seconds=10.0, log=print):
+    """One run of a study (a convergence level, a forward simulation). Collective.
+
+    ``resume`` (the study is being restarted): a run that finished with this very deck is read
+    back, one stopped with a checkpoint of this deck is continued (:func:`restart_run`); any
+    other content of ``run_dir`` belongs to the study and is replaced. Returns the summary."""
+    run_dir = Path(run_dir)
+    if resume:
+        def state():
+            try:
+                same = deck_digest(validate(read_toml(run_dir / "deck.toml"), run_dir / "deck.toml")) == \
+                    deck_digest(deck)
+            except (OSError, IsosimError):
+                return None
+            if not same:
+                return None
+            if is_complete(run_dir):
+                return json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+            return "checkpoint" if any((run_dir / n).exists() for n in NAMES) else None
+        found = collective(comm, state)
+        if isinstance(found, dict):
+            return found
+        if found == "checkpoint":
+            return restart_run(run_dir, comm, petsc_options=petsc_options, progress_seconds=progress_seconds,
+                               log=log)
+    return run_deck(deck, run_dir, comm, force=True, petsc_options=petsc_options,
+                    progress_seconds=progress_seconds, log=log)
 
 
 def read_restart_meta(run_dir):

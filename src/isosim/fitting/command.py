@@ -8,9 +8,10 @@ table next to the published values, writes ``DIR/fit.json`` (atomically) and
 from pathlib import Path
 
 from .. import __version__
-from ..errors import EXIT_OK, UsageError
+from ..errors import EXIT_OK, AlreadyComplete, Checkpointed, RestartError, UsageError
 from ..io import jsonfile
 from ..io.atomic import atomic_path, write_text
+from ..io.rundir import is_complete, lock_run_dir, prepare_run_dir, write_manifest
 from ..physics.isotopes import ISOTOPE_MASSES, REFERENCE_ISOTOPE
 from .soret import estimate_sigma_T, fit_experiment, fit_pooled
 from .table1 import load_table1
@@ -37,7 +38,7 @@ METHOD_NOTES = [
 ]
 
 
-def forward_simulations(fit, experiments, out_dir, petsc_options):
+def forward_simulations(fit, experiments, out_dir, petsc_options, resume=False):
     """Simulate each experiment with the fitted values; residuals per sample (collective).
 
     Parameters
@@ -57,7 +58,7 @@ def forward_simulations(fit, experiments, out_dir, petsc_options):
     from ..startup import init_petsc
     from .forward import simulate_experiments
     comm = init_petsc(petsc_options)
-    return simulate_experiments(fit, experiments, out_dir, comm, petsc_options,
+    return simulate_experiments(fit, experiments, out_dir, comm, petsc_options, resume=resume,
                                 log=print if comm.rank == 0 else (lambda *a, **k: None))
 
 
@@ -144,13 +145,18 @@ def _sigma_T(text, pairs):
     return value, "given (--sigma-T)"
 
 
-def fit_soret_command(args, petsc_options):
-    """Run ``isosim fit-soret``; return the exit code (errors are raised as IsosimError)."""
+def fit_soret_command(args, petsc_options, resume=False):
+    """Run ``isosim fit-soret``; return the exit code (errors are raised as IsosimError).
+
+    ``fit.json`` says ``"status": "running"`` (with what is still ``pending``) until the forward
+    simulations are done, then ``"complete"``. The directory's manifest lets ``isosim restart
+    DIR`` finish a stopped fit (``resume``): the fit is recomputed (seconds, deterministic)
+    and only the forward simulations not finished are run or continued."""
     out = Path(args.out) if args.out else Path("runs") / f"{Path(args.data).stem}-fit"
     target = out / "fit.json"
     if out.exists() and not out.is_dir():
         raise UsageError(f"error: --out {out} exists and is not a directory; nothing was written")
-    if target.exists() and not args.force:
+    if target.exists() and not args.force and not resume:
         raise UsageError(f"error: {target} exists (an earlier fit); nothing was overwritten. "
                          "Use --force to replace it, or --out for another directory.")
     sigma_text = getattr(args, "sigma_T", "auto")
@@ -158,8 +164,8 @@ def fit_soret_command(args, petsc_options):
         _sigma_T(sigma_text, [])          # a bad value fails before the data are read
     table = load_table1(args.data, args.experiments)
     sigma_T, how = _sigma_T(sigma_text, [p for e in table.experiments.values() for p in e.pairs])
-    result = {"isosim_version": __version__, "command": "fit-soret", "data": str(args.data),
-              "experiments_file": table.experiments_path, "model": MODEL,
+    result = {"isosim_version": __version__, "command": "fit-soret", "status": "running",
+              "data": str(args.data), "experiments_file": table.experiments_path, "model": MODEL,
               "sigma_T_C": sigma_T, "sigma_T_method": how,
               "isotope_masses_amu": {f"{a}{el}": m for el, masses in ISOTOPE_MASSES.items() for a, m in masses.items()},
               "experiments": {n: fit_experiment(e, sigma_T) for n, e in table.experiments.items()}}
@@ -179,8 +185,19 @@ def fit_soret_command(args, petsc_options):
     from mpi4py import MPI
     rank = MPI.COMM_WORLD.rank       # under mpirun every rank fits (cheap); rank 0 reports and writes
     if rank == 0:
+        lock_run_dir(out)
+        if resume and is_complete(out, "fit-soret"):
+            raise AlreadyComplete(f"[isosim] the fit in {out} is complete (fit.json); nothing to do")
+        if not resume:
+            prepare_run_dir(out, args.force)
+            write_manifest(out, "fit-soret", data=str(Path(args.data).resolve()),
+                           experiments=str(Path(args.experiments).resolve()) if args.experiments else None,
+                           sigma_T=sigma_text, no_forward=bool(args.no_forward), petsc_options=list(petsc_options))
         print(_report(result, table.experiments), flush=True)
-        out.mkdir(parents=True, exist_ok=True)
+        if args.no_forward:
+            result["status"] = "complete"
+        else:
+            result["pending"] = "forward simulations (isosim restart DIR finishes them)"
         write_text(target, jsonfile.dumps(result, indent=1) + "\n")
         print(f"[isosim] wrote {target}")
         png = out / "figures" / "fit_soret.png"
@@ -189,9 +206,28 @@ def fit_soret_command(args, petsc_options):
         else:
             print("[isosim] note: matplotlib is not installed; no figure (pip install matplotlib)")
     if not args.no_forward:
-        forward = forward_simulations(result, table.experiments, out, petsc_options)
+        try:
+            forward = forward_simulations(result, table.experiments, out, petsc_options, resume=resume)
+        except Checkpointed as exc:
+            where = str(exc).split("; checkpoint written")[0].split(". Continue with")[0]
+            raise Checkpointed(f"[isosim] fit-soret stopped during the forward simulations ({where}); fit.json "
+                               f"holds the fit, status running. Continue with: isosim restart {out}") from None
         if forward is not None and rank == 0:
             result["forward"] = forward
+            result.pop("pending", None)
+            result["status"] = "complete"
             write_text(target, jsonfile.dumps(result, indent=1) + "\n")
             print(f"[isosim] forward simulations in {out / 'forward'}; residuals added to {target}")
     return EXIT_OK
+
+
+def resume_fit(out, manifest, petsc_options):
+    """``isosim restart DIR`` of a fit-soret directory: the same fit, unfinished forward runs."""
+    from argparse import Namespace
+    try:
+        args = Namespace(data=manifest["data"], experiments=manifest["experiments"], out=str(out), force=False,
+                         sigma_T=manifest["sigma_T"], no_forward=manifest["no_forward"])
+        options = list(manifest["petsc_options"]) + list(petsc_options)
+    except KeyError as exc:
+        raise RestartError(f"error: {out}/manifest.json lacks {exc}; the fit cannot be resumed") from None
+    return fit_soret_command(args, options, resume=True)

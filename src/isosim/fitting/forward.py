@@ -13,29 +13,41 @@ import h5py
 import numpy as np
 
 from ..deck import validate
-from ..runner import collective, run_deck
+from ..errors import Checkpointed
+from ..parallel import collective
+from ..runner import run_or_resume
+from ..solver.signals import StopRequest
 from .experiment_decks import experiment_deck
 
 
-def simulate_experiments(fit, experiments, out_dir, comm, petsc_options=(), log=print):
-    """Run every experiment with a known duration; return ``{name: residual report}``."""
+def simulate_experiments(fit, experiments, out_dir, comm, petsc_options=(), log=print, resume=False):
+    """Run every experiment with a known duration; return ``{name: residual report}``.
+    ``resume``: finished runs are read back and stopped ones continued (:func:`run_or_resume`)."""
     report = {}
-    for name, exp in experiments.items():
-        duration = exp.published.get("duration_h")
-        if not duration:
-            report[name] = {"skipped": "no duration (give --experiments META.csv)"}
-            continue
-        r = fit["experiments"][name]["joint"]
-        omegas = {el: v["value"] for el, v in r["Omega_permil_per_C_per_amu"].items()}
-        raw = experiment_deck(exp, r["T0_C_mean_over_elements"], omegas,
-                              start_delta=lambda p: r["delta_start_permil"][p.label]["value"])
-        run_dir = Path(out_dir) / "forward" / name
-        summary = run_deck(validate(raw, f"forward deck of {name}"), run_dir, comm, force=True,
-                           petsc_options=petsc_options, progress_seconds=0, log=lambda *a, **k: None)
-        report[name] = collective(comm, lambda: _residuals(exp, run_dir, summary, omegas, fit["sigma_T_C"]))
-        log(f"[isosim] forward {name}: {duration:g} h, rms residual {report[name]['rms_residual_permil']:.3f} "
-            f"permil, max |residual|/sigma {report[name]['max_abs_residual_over_sigma']:.1f}; "
-            f"simulated T0 {report[name]['simulated_T0_C']}", flush=True)
+    with StopRequest() as stop:          # a signal between two runs stops here (each run stops itself)
+        for name, exp in experiments.items():
+            if stop.signum:
+                raise Checkpointed(f"stopped on {stop.name} before the forward run of {name}")
+            report[name] = _forward(name, exp, fit, out_dir, comm, petsc_options, log, resume)
+    return report
+
+
+def _forward(name, exp, fit, out_dir, comm, petsc_options, log, resume):
+    """One experiment's forward run and its residual report (a skip note without a duration)."""
+    duration = exp.published.get("duration_h")
+    if not duration:
+        return {"skipped": "no duration (give --experiments META.csv)"}
+    r = fit["experiments"][name]["joint"]
+    omegas = {el: v["value"] for el, v in r["Omega_permil_per_C_per_amu"].items()}
+    raw = experiment_deck(exp, r["T0_C_mean_over_elements"], omegas,
+                          start_delta=lambda p: r["delta_start_permil"][p.label]["value"])
+    run_dir = Path(out_dir) / "forward" / name
+    summary = run_or_resume(validate(raw, f"forward deck of {name}"), run_dir, comm, resume=resume,
+                            petsc_options=petsc_options, progress_seconds=0, log=lambda *a, **k: None)
+    report = collective(comm, lambda: _residuals(exp, run_dir, summary, omegas, fit["sigma_T_C"]))
+    log(f"[isosim] forward {name}: {duration:g} h, rms residual {report['rms_residual_permil']:.3f} "
+        f"permil, max |residual|/sigma {report['max_abs_residual_over_sigma']:.1f}; "
+        f"simulated T0 {report['simulated_T0_C']}", flush=True)
     return report
 
 
