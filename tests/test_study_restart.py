@@ -270,3 +270,65 @@ def test_ctrl_c_in_a_terminal_sweep(tmp_path, sweep_reference):
     assert "Traceback" not in text and "PETSC ERROR" not in text
     _restart_until_done(out)
     _same_results(sweep_reference, out)
+
+
+CONVERGE = ["converge", INPUT / "xiong_fig1.toml", "--refine", "space", "--levels", "3", "--progress", "0"]
+FIT = ["fit-soret", INPUT.parent / "data" / "huang2010_table1_samples.csv", "--experiments",
+       INPUT.parent / "data" / "huang2010_table1_experiments.csv"]
+
+
+def _wait_for(proc, cond, timeout=120):
+    t0 = time.monotonic()
+    while not cond():
+        assert proc.poll() is None, f"finished first: {proc.communicate()}"
+        assert time.monotonic() - t0 < timeout
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("np_", [None, pytest.param(2, marks=needs_mpirun)])
+def test_convergence_study_stopped_in_a_level_and_resumed(tmp_path, np_):
+    """Stopped inside the last level (SIGUSR1: under mpirun too), restarted: the finished levels
+    are read back, the stopped one continues from its checkpoint, and converge.json (written
+    only now) equals the uninterrupted study's: bitwise, since a restarted ARKIMEX run is."""
+    ref = tmp_path / "ref"
+    run_cli([*CONVERGE, "--out", ref], np=np_, check=0)
+    out = tmp_path / "cv"
+    proc = _start([*CONVERGE, "--out", out], np_)
+    _wait_for(proc, lambda: (out / "level2" / "manifest.json").exists())
+    proc.send_signal(signal.SIGUSR1)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 75, stderr
+    assert f"Continue with: isosim restart {out}" in stderr and "Traceback" not in stderr
+    assert not (out / "converge.json").exists(), "converge.json only when every level is done"
+    done = run_cli(["restart", out, "--progress", "0"], np=np_, check=0)
+    assert "restarting from step" in done.stdout or "level 2" in done.stdout
+    a, b = (json.loads((d / "converge.json").read_text()) for d in (ref, out))
+    assert b["status"] == "complete"
+    assert a["quantities"] == b["quantities"]
+    again = run_cli(["restart", out], check=0)
+    assert "nothing to do" in again.stdout
+
+
+def test_fit_soret_stopped_in_the_forward_runs_and_resumed(tmp_path):
+    ref = tmp_path / "ref"
+    run_cli([*FIT, "--out", ref], check=0)
+    out = tmp_path / "fit"
+    proc = subprocess.Popen(isosim_cmd([*FIT, "--out", out]), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=CLEAN_ENV)
+    for line in proc.stdout:
+        if "forward ZM71" in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 75, stderr
+    assert f"Continue with: isosim restart {out}" in stderr and "Traceback" not in stderr
+    partial = json.loads((out / "fit.json").read_text())
+    assert partial["status"] == "running" and "forward" not in partial and "pending" in partial
+    run_cli(["restart", out], check=0)
+    a, b = (json.loads((d / "fit.json").read_text()) for d in (ref, out))
+    assert b["status"] == "complete" and "pending" not in b
+    for name in a["forward"]:
+        x, y = dict(a["forward"][name]), dict(b["forward"][name])
+        assert x.pop("run_dir") != y.pop("run_dir")
+        assert x == y, name
+    assert "nothing to do" in run_cli(["restart", out], check=0).stdout
