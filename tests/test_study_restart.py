@@ -183,6 +183,11 @@ def test_restart_refuses_what_it_cannot_resume(tmp_path):
     (bad / "manifest.json").write_text('{"kind": "sweep"}')
     p = run_cli(["restart", bad])
     assert p.returncode == 2 and "cannot be resumed" in p.stderr and "Traceback" not in p.stderr
+    # a merge killed after it wrote its manifest: restart says to merge again, and runs nothing
+    (bad / "manifest.json").write_text('{"kind": "merge", "slices": []}')
+    p = run_cli(["restart", bad])
+    assert p.returncode == 2 and "isosim merge" in p.stderr and "--force" in p.stderr
+    assert sorted(x.name for x in bad.iterdir()) == ["manifest.json"]
 
 
 def test_restart_of_a_complete_study_or_run_changes_nothing(tmp_path, sweep_reference):

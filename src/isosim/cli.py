@@ -364,6 +364,10 @@ def _main(argv):
             if manifest["kind"] == "converge":
                 from .converge import resume_study
                 return resume_study(Path(args.run_dir), manifest, petsc_options, args.progress)
+            if manifest["kind"] == "merge":
+                raise RestartError(f"error: {args.run_dir} holds a merge that did not finish; a merge is not "
+                                   f"resumed: run 'isosim merge {args.run_dir} ... --force' again (it takes "
+                                   "seconds; the slices are unchanged)")
             if manifest["kind"] == "fit-soret":
                 from .fitting.command import resume_fit
                 return resume_fit(Path(args.run_dir), manifest, petsc_options)

@@ -56,7 +56,8 @@ def slice_bounds(k, n, total):
 def sweep_digest(base, vary, samples, seed):
     """SHA-256 naming one sweep: the resolved base deck and what varies. Slices of one sweep,
     and the direct sweep, share it; a different deck, --set, --vary, --samples or --seed does not."""
-    spec = {"deck": base, "vary": [[k, list(v)] for k, v in vary], "samples": samples,
+    from .deck.specs import encode_values
+    spec = {"deck": base, "vary": [[k, encode_values(v)] for k, v in vary], "samples": samples,
             "seed": seed if samples else None}
     text = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=float)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -93,6 +94,11 @@ def _read_slice(d):
     if not isinstance(summary, dict) or "slice" not in summary:
         raise UsageError(f"error: {d} is not a slice of a sweep (its summary.json has no 'slice' record); "
                          "slices are written by 'isosim sweep DECK --slice K/N'")
+    if "members" not in summary and "members_in" in summary:
+        raise UsageError(f"error: {d} is a slice of {summary.get('n_members')} members, stored compactly (its "
+                         "members' results only in results.h5); merging such slices is not supported yet: "
+                         "run the sweep without --slice, or cut it into slices of at most "
+                         f"{summary.get('streamed', {}).get('threshold', 'the streaming threshold')} members")
     record = summary["slice"]
     fields = ("index", "count", "first_member", "stop_member", "total_members")
     if (not isinstance(record, dict) or any(not isinstance(record.get(f), int) for f in fields)
@@ -187,7 +193,7 @@ def merge_sweep(out, dirs, *, force=False, log=print):
     """
     from .deck import to_toml
     from .io.atomic import write_text
-    from .runner import prepare_run_dir
+    from .io.rundir import prepare_run_dir, write_manifest
     from .studies import _write_ensemble
 
     t0 = time.monotonic()
@@ -213,6 +219,7 @@ def merge_sweep(out, dirs, *, force=False, log=print):
     extra["merged_from"] = [{"dir": str(d), "slice": s["slice"]["index"], "ranks": s["ranks"],
                              "wall_time_s": s["wall_time_s"]} for d, s in ordered]
     out = prepare_run_dir(out, force)
+    write_manifest(out, "merge", slices=[str(d) for d, _ in ordered])
     write_text(out / "deck.toml", to_toml(base))
     # wall time: the slices' compute time added up (they may have run in parallel), plus the merge
     wall = sum(s["wall_time_s"] for _, s in ordered) + time.monotonic() - t0

@@ -114,6 +114,13 @@ def run_sweep(raw, path, run_dir, comm, *, vary=(), samples=0, seed=0, slice_=No
     ends the sweep with :class:`~isosim.errors.Checkpointed` (exit 75) once they are kept,
     and ``resume=True`` (``isosim restart``, from the manifest) computes only the rest.
     """
+    from .deck.specs import decode_values, member_count
+    from .streaming import is_streamed, run_sweep_streamed
+    vary = [(k, decode_values(v)) for k, v in vary]       # a manifest's spaced lists (isosim restart)
+    if is_streamed(member_count(vary, samples), run_dir, resume):   # > 10^5 members: never all at once
+        return run_sweep_streamed(raw, path, run_dir, comm, vary=vary, samples=samples, seed=seed, slice_=slice_,
+                                  force=force, progress_seconds=progress_seconds, log=log,
+                                  petsc_options=petsc_options, resume=resume)
     t0 = time.monotonic()
     with stage("setup"):            # -log_view: members' validation, then integration and output
         decks, params = expand(raw, path, vary, samples, seed, comm=comm)
@@ -216,10 +223,16 @@ def run_invert(raw, path, run_dir, comm, *, target, param, bracket, over=None, s
         extra = [{param: p, **({over_key: o} if over_key else {})} for o, p in points]
         decks, params = expand(raw, path, extra=extra, comm=comm)
         calls[0] += 1
+        t_eval = time.monotonic()
         with stoppable(run_dir, comm, len(decks)) as stop:
             heads, _ = solve(decks, comm, labels=member_labels(params), progress_seconds=progress_seconds,
                              log=lambda *a, **k: None, journal=journal.with_prefix(f"e{calls[0]:03d}-"), stop=stop)
         heads = comm.bcast(heads, root=0)
+        if progress_seconds > 0:
+            took = time.monotonic() - t_eval
+            say(f"[isosim] evaluation {calls[0]}: {len(decks)} members in {took:.1f} s "
+                f"({len(decks) / max(took, 1e-9):.3g} members/s); {time.monotonic() - t0:.0f} s elapsed "
+                f"(each iteration refines every unconverged root once; at most {max_iter})", flush=True)
         flat = [rec.flat(h) for h in heads]
         if tkey not in flat[0]:
             raise UsageError(f"error: --target {tkey}: not a result of this model; expected one of "

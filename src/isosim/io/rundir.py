@@ -39,7 +39,7 @@ PART_FOLDERS = ("records", "units")
 #: The lock file (kept; only its flock matters).
 LOCK = ".isosim.lock"
 #: Kinds of job a directory can hold.
-KINDS = ("run", "sweep", "invert", "converge", "fit-soret")
+KINDS = ("run", "sweep", "invert", "converge", "fit-soret", "merge")
 
 _held = {}
 
@@ -161,7 +161,7 @@ def read_manifest(run_dir):
 
 
 #: The file whose ``status`` says a job of each kind finished.
-RESULT_FILE = {"run": "summary.json", "sweep": "summary.json", "invert": "summary.json",
+RESULT_FILE = {"run": "summary.json", "sweep": "summary.json", "invert": "summary.json", "merge": "summary.json",
                "converge": "converge.json", "fit-soret": "fit.json"}
 
 
