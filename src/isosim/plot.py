@@ -131,6 +131,10 @@ def figures_of(run_dir):
         summary = json.loads((run_dir / "summary.json").read_text())
     except (OSError, ValueError) as exc:
         raise UsageError(f"error: {run_dir}/summary.json is unreadable: {exc}") from None
+    if isinstance(summary, dict) and "members_in" in summary and "members" not in summary:
+        raise UsageError(f"error: {run_dir} is a sweep of {summary.get('n_members')} members stored compactly "
+                         "(streamed; the members are in results.h5 only): isosim plot cannot draw it yet; read "
+                         "results.h5 (members/params/KEY, members/RESULT) with h5py")
     try:
         import matplotlib
         matplotlib.use("Agg")

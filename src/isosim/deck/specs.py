@@ -7,6 +7,7 @@ runs. Every function raises ``ValueError`` with a message naming where the text 
 """
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -15,6 +16,54 @@ from .load import split_assignment, split_key, tomllib
 #: Most members one study may have (a cartesian product, samples, or both): a larger one
 #: would only exhaust memory expanding the decks before anything runs.
 MAX_MEMBERS = 10_000_000
+
+#: Above this many values, ``lin:``/``log:`` lists are :class:`Spaced` (computed on demand):
+#: 10^7 values as Python floats are 320 MB, and 200 MB more each time they are written as JSON.
+SPACED_AT = 100_000
+
+
+class Spaced(Sequence):
+    """``n`` evenly (``kind = "lin"``) or geometrically (``"log"``) spaced values from ``a`` to
+    ``b``: the values ``np.linspace``/``np.geomspace`` give, as floats, kept as their recipe.
+    :meth:`array` computes them once (float64); :meth:`encode`/:func:`decode_values` write
+    and read the recipe in JSON (manifests, sweep digests)."""
+
+    def __init__(self, kind, a, b, n):
+        self.kind, self.a, self.b, self.n = kind, float(a), float(b), int(n)
+        self._array = None
+
+    def array(self):
+        if self._array is None:
+            f = np.geomspace if self.kind == "log" else np.linspace
+            self._array = f(self.a, self.b, self.n)
+        return self._array
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [float(v) for v in self.array()[i]]
+        return float(self.array()[i])
+
+    def encode(self):
+        return {"spaced": [self.kind, self.a, self.b, self.n]}
+
+    def __repr__(self):
+        return f"Spaced({self.kind!r}, {self.a!r}, {self.b!r}, {self.n})"
+
+
+def encode_values(values):
+    """A --vary value list for JSON: a :class:`Spaced` as its recipe, any other as a list."""
+    return values.encode() if isinstance(values, Spaced) else list(values)
+
+
+def decode_values(values):
+    """The inverse of :func:`encode_values`."""
+    if isinstance(values, dict) and "spaced" in values:
+        return Spaced(*values["spaced"])
+    return values
+
 
 _VALUES_FORMS = "KEY=v1,v2,..., KEY=a:b[:n], KEY=lin:a:b:n or KEY=log:a:b:n"
 
@@ -64,6 +113,8 @@ def parse_values(text, what="--vary"):
             raise ValueError(f"{what} {text!r}: expected finite START and STOP")
         if parts[0] == "log" and (a <= 0 or b <= 0):
             raise ValueError(f"{what} {text!r}: log spacing needs START and STOP above 0")
+        if n > SPACED_AT:
+            return key, Spaced(parts[0], a, b, n)
         vals = np.geomspace(a, b, n) if parts[0] == "log" else np.linspace(a, b, n)
         return key, [float(v) for v in vals]
     values = []
