@@ -15,6 +15,7 @@ from . import __version__
 from .argtypes import int_at_least, nonnegative_float, nonnegative_int, positive_float
 from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, IsosimError, RestartError
 from .io.rundir import read_manifest
+from .registry import model_spec
 from .startup import init_petsc, world_rank
 
 EPILOG = """\
@@ -306,7 +307,7 @@ def _main(argv):
             base = validate(raw, args.deck)      # the base deck alone must be valid
             from .solver.options import check_petsc_options
             check_petsc_options(petsc_options, base["model"], base["solver"])
-            if "ensemble" not in base:
+            if args.command not in model_spec(base["model"]).studies:
                 raise IsosimError(f"error: isosim {args.command} is not available for {base['model']} decks yet "
                                   f"({args.deck}); run the cases one by one with 'isosim run --set KEY=VALUE'")
             try:
@@ -431,8 +432,7 @@ def _report_study(summary, out, rank):
 def _report(summary, out, rank):
     if rank != 0:
         return
-    from .models import REGISTRY
-    recorder = REGISTRY[summary["model"]][1]
+    recorder = model_spec(summary["model"]).recorder_class
     for i, m in enumerate(summary["members"]):
         tag = f"member {i}: " if len(summary["members"]) > 1 else ""
         for line in recorder.report_lines(m):

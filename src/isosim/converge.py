@@ -23,28 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
 from .deck import validate
 from .deck.load import apply_overrides, read_toml
 from .errors import EXIT_OK, AlreadyComplete, Checkpointed, DeckError, UsageError
-from .io import jsonfile
+from .io.results import envelope, write_json
+from .registry import MODELS
 
-#: Per model: the grid keys refined in space (``cells``, optional ``stretch``; None: no
-#: grid), the headline results compared (dicts are compared entry by entry), and the deck
-#: overrides that leave only the final output (so fixed steps land on every output time).
-STUDIES = {
-    "grain_exchange": {"cells": "grid.cells", "stretch": "grid.stretch",
-                       "compare": ("Delta_permil", "T_apparent_C"),
-                       "end_only": ("output.series_points=2", "output.temperatures_C=[]",
-                                    "output.times_Myr=[]")},
-    "capsule": {"cells": "capsule.cells", "stretch": None,
-                "compare": ("Omega_permil_per_C_per_amu", "T0_C"),
-                "end_only": ("time.series_points=2", "time.output_h=[]")},
-    "chamber": {"cells": None, "stretch": None,
-                # not Tm_C, Ma0, Me, Mr: fixed by the end point and the energy balance
-                "compare": ("Mm", "Mct", "Men", "Ma_star", "Ta_C", "Cm_ppm", "eps_m", "delta_m"),
-                "end_only": ("output.points=2",)},
-}
+#: Per model (its registry entry's ``converge``): the grid keys refined in space (``cells``,
+#: optional ``stretch``; None: no grid), the headline results compared (dicts are compared
+#: entry by entry), and the deck overrides that leave only the final output (so fixed steps
+#: land on every output time).
+STUDIES = {name: spec.converge for name, spec in MODELS.items()}
 #: Relative change below which a quantity counts as converged to round-off (no order).
 ROUNDOFF = 1000 * np.finfo(float).eps
 #: The finest level of a time study may take at most this many fixed steps.
@@ -223,7 +212,6 @@ def run_study(study, deck_path, out, comm, *, force=False, petsc_options=(), pro
     Returns the content of ``converge.json`` (on every rank)."""
     from petsc4py import PETSc
 
-    from .io.atomic import write_text
     from .io.rundir import (RUN_FILES, is_complete, lock_run_dir, prepare_run_dir, unlock_run_dir,
                             write_manifest)
     from .parallel import collective
@@ -286,13 +274,13 @@ def run_study(study, deck_path, out, comm, *, force=False, petsc_options=(), pro
     h = [row["h"] for row in study["levels"]]
     levels = [dict(row, dir=f"level{row['level']}", steps=s["steps"], wall_time_s=s["wall_time_s"])
               for row, s in zip(study["levels"], summaries)]
-    result = {"isosim_version": __version__, "status": "complete", "deck": str(deck_path), "model": study["model"],
-              "refine": study["refine"], "ratio": study["ratio"], "ranks": comm.size,
+    result = {**envelope("converge", study["model"], ranks=comm.size), "deck": str(deck_path),
+              "refine": study["refine"], "ratio": study["ratio"],
               "petsc_options": level_options, "levels": levels,
               "quantities": {n: analyse([f[n] for f in flat], h, study["ratio"]) for n in names}}
 
     def write():
-        write_text(out / "converge.json", jsonfile.dumps(result, indent=1) + "\n")
+        write_json(out / "converge.json", result)
         from .plot_converge import plot_convergence
         return plot_convergence(result, out / "converge.png")
 

@@ -15,6 +15,11 @@ AT_STEADY = 0.01
 X_LABEL = "distance from the hot end (mm)"
 
 
+def capsule_run_figures(h5, summary):
+    """Figures of a capsule run (the registry's ``run`` figures)."""
+    return capsule_figures(h5, summary)
+
+
 def capsule_figures(h5, summary, new_figure=None, finish=None):
     """List of (file name, matplotlib Figure)."""
     from .plot import _finish

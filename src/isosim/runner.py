@@ -15,14 +15,14 @@ from . import __version__
 from .deck import deck_digest, to_toml, validate
 from .deck.load import read_toml, tomllib
 from .errors import AlreadyComplete, CheckpointIOError, IsosimError, RestartError
-from .io import jsonfile
 from .io.atomic import write_text
 from .io.rundir import (RUN_FILES, is_complete, lock_run_dir, prepare_run_dir, read_manifest,  # noqa: F401
                         remove_stale_temporaries, unlock_run_dir, write_manifest)
 from .io.distributed import CollectiveFile
-from .io.sealing import seal_summary
+from .io.results import envelope, write_summary
 from .io.checkpoint import NAMES, RecordLog, latest_good_checkpoint, newest_header, write_checkpoint
 from .parallel import collective
+from .registry import model_spec
 from .solver.stages import stage
 
 
@@ -47,8 +47,8 @@ class Run:
         self.petsc_options = list(petsc_options)
         self.progress_seconds = progress_seconds
         self.log = log if comm.rank == 0 else (lambda *a, **k: None)
-        from .models import REGISTRY      # imports petsc4py.PETSc: only after init_petsc
-        problem_cls, recorder_cls = REGISTRY[deck["model"]]
+        spec = model_spec(deck["model"])      # the classes import petsc4py.PETSc: only after init_petsc
+        problem_cls, recorder_cls = spec.problem_class, spec.recorder_class
         with stage("setup"):
             self.problem = problem_cls([deck], comm)
             self.recorder = recorder_cls(self.problem)
@@ -129,12 +129,8 @@ class Run:
         """summary.json, written last: its presence marks a finished run (rank 0)."""
         headline = self.recorder.headline()
         summary = {
-            "isosim_version": __version__,
-            "model": self.deck["model"],
-            "title": self.deck.get("title", ""),
-            "status": "complete",
-            "ranks": self.comm.size,
-            "wall_time_s": round(self.wall_time, 3),
+            **envelope("run", self.deck["model"], self.deck.get("title", ""), ranks=self.comm.size,
+                       wall_time_s=self.wall_time),
             "steps": self.steps,
             "ts_type": self.ts_type,
             "petsc_options": self.petsc_options,
@@ -142,11 +138,7 @@ class Run:
             "members": headline,
             "deck": self.deck,
         }
-        try:
-            write_text(self.run_dir / "summary.json", seal_summary(summary, self.run_dir, jsonfile.dumps))
-        except OSError as exc:
-            raise CheckpointIOError(f"error: could not write results in {self.run_dir}: {exc}") from None
-        return summary
+        return write_summary(self.run_dir, summary)
 
 
 def run_deck(deck, run_dir, comm, *, force=False, petsc_options=(), progress_seconds=10.0, log=print):

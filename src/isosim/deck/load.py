@@ -18,15 +18,12 @@ except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib
 
 from ..errors import DeckError
+from ..registry import MODELS as _SPECS
 from .schema import describe
-from . import capsule, chamber, grain_exchange
 
-#: model name -> schema module (with ``SCHEMA`` and ``cross_check(deck) -> problems``)
-MODELS = {
-    "grain_exchange": grain_exchange,
-    "capsule": capsule,
-    "chamber": chamber,
-}
+#: model name -> deck module (with ``SCHEMA`` and ``cross_check(deck) -> problems``), as the
+#: registry names them (the registry imports nothing, so this is no import cycle)
+MODELS = {name: spec.deck_module for name, spec in _SPECS.items()}
 
 
 def split_key(key):

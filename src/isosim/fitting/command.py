@@ -7,10 +7,10 @@ table next to the published values, writes ``DIR/fit.json`` (atomically) and
 
 from pathlib import Path
 
-from .. import __version__
 from ..errors import EXIT_OK, AlreadyComplete, Checkpointed, RestartError, UsageError
 from ..io import jsonfile
 from ..io.atomic import atomic_path, write_text
+from ..io.results import envelope
 from ..io.rundir import is_complete, lock_run_dir, prepare_run_dir, write_manifest
 from ..physics.isotopes import ISOTOPE_MASSES, REFERENCE_ISOTOPE
 from .soret import estimate_sigma_T, fit_experiment, fit_pooled
@@ -164,8 +164,8 @@ def fit_soret_command(args, petsc_options, resume=False):
         _sigma_T(sigma_text, [])          # a bad value fails before the data are read
     table = load_table1(args.data, args.experiments)
     sigma_T, how = _sigma_T(sigma_text, [p for e in table.experiments.values() for p in e.pairs])
-    result = {"isosim_version": __version__, "command": "fit-soret", "status": "running",
-              "data": str(args.data), "experiments_file": table.experiments_path, "model": MODEL,
+    result = {**envelope("fit-soret", "capsule", status="running"), "command": "fit-soret",
+              "data": str(args.data), "experiments_file": table.experiments_path, "fit_model": MODEL,
               "sigma_T_C": sigma_T, "sigma_T_method": how,
               "isotope_masses_amu": {f"{a}{el}": m for el, masses in ISOTOPE_MASSES.items() for a, m in masses.items()},
               "experiments": {n: fit_experiment(e, sigma_T) for n, e in table.experiments.items()}}

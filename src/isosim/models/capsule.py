@@ -17,6 +17,8 @@ The steady state needs no time stepping: zero flux at every face gives u ∝ exp
 (see :meth:`CapsuleProblem.steady_state`).
 """
 
+import json
+
 import numpy as np
 from mpi4py import MPI
 from petsc4py import PETSc
@@ -25,6 +27,7 @@ from ..deck.capsule import mass_term_per_amu
 from ..io.distributed import Slab
 from ..discretization.soret_fv import face_coefficients, flux_divergence, operator_rows
 from ..physics import soret
+from .base import ASSEMBLED, Problem
 from .state_check import first_unphysical, value_text
 
 
@@ -70,7 +73,7 @@ class Element:
         return f"{self.isotopes[k]}/{self.isotopes[self.ref]}"
 
 
-class CapsuleProblem:
+class CapsuleProblem(Problem):
     """One capsule deck on a DMDA over ``comm``.
 
     Parameters
@@ -81,9 +84,14 @@ class CapsuleProblem:
     """
 
     name = "capsule"
+    #: an assembled AIJ Jacobian (constant: shift I - M) and any KSP/PC from the command line
+    kind = ASSEMBLED
     linear = True
-    end_time = 1.0
-    algebraic = False
+
+    @staticmethod
+    def group_key(deck):
+        """Every capsule deck is a system of its own (a problem holds one deck)."""
+        return json.dumps(deck, sort_keys=True, default=str)
 
     def __init__(self, decks, comm):
         if len(decks) != 1:
@@ -204,11 +212,6 @@ class CapsuleProblem:
     def load_state(self, read, u):
         """Fill the local cells from ``read(name, lo, hi)`` (any writer rank count). Local."""
         u[:] = read("u", self.first, self.last).ravel()
-
-    def scatter_state(self, state, u):
-        """Fill the local array from a gathered state (any writer rank count). Collective."""
-        state = self.comm.bcast(state, root=0)
-        u[:] = state["u"][:, self.first:self.last].T.ravel()
 
     def destroy(self):
         for obj in (self._A, self._ghosted, self.da):

@@ -14,6 +14,7 @@ from ..deck.chamber import productivity_params, resolved_thermal
 from ..io.distributed import Slab
 from ..physics.chamber import MassFunction, Productivity, StateLayout, Thermal, path_rates, wallrock_mass
 from ..physics.constants import ZERO_C
+from .base import EXPLICIT, Problem
 from .state_check import first_unphysical, member_text, value_text
 
 
@@ -129,7 +130,7 @@ def group_key(deck):
                        list(deck["stable"]), pulsed, deck["solver"], deck["ensemble"]["mode"]])
 
 
-class ChamberProblem:
+class ChamberProblem(Problem):
     """An ensemble of chambers on ``comm``: contiguous blocks of members per rank.
 
     Parameters
@@ -139,9 +140,9 @@ class ChamberProblem:
     comm : mpi4py communicator
     """
 
-    explicit = True
-    algebraic = False
-    end_time = 1.0
+    name = "chamber"
+    #: the path equations are not stiff: an explicit Runge-Kutta scheme
+    kind = EXPLICIT
     group_key = staticmethod(group_key)
 
     def __init__(self, decks, comm):
@@ -198,7 +199,9 @@ class ChamberProblem:
         return np.concatenate(parts) if self.comm.rank == 0 else None
 
     def gather_state(self, u):
-        """The state for a checkpoint, in member order (rank-count independent). Collective."""
+        """The state on rank 0 in member order, independent of the rank count (None elsewhere;
+        :meth:`isosim.solver.driver.Driver.gather`). Collective. Checkpoints do not use it:
+        every rank writes its own rows (:meth:`state_fields`)."""
         rows = self.gather_rows(u)
         return None if rows is None else {"rows": rows}
 
@@ -211,12 +214,6 @@ class ChamberProblem:
         """Fill the local rows from ``read(name, lo, hi)`` (any writer rank count). Local."""
         lo, hi = self.starts[self.comm.rank], self.starts[self.comm.rank + 1]
         ua[:] = read("rows", lo, hi).ravel()
-
-    def scatter_state(self, state, ua):
-        """Set the local rows from a gathered state (any writer rank count). Collective."""
-        state = self.comm.bcast(state, root=0)
-        lo, hi = self.starts[self.comm.rank], self.starts[self.comm.rank + 1]
-        ua[:] = np.asarray(state["rows"]).reshape(self.nmem, self.width)[lo:hi].ravel()
 
     @staticmethod
     def stiffness_key(deck):

@@ -32,6 +32,7 @@ from ..physics import grain_exchange as phys
 from ..physics.constants import ZERO_C
 from ..physics.paths import PathBatch, path_from_deck
 from ..physics.populations import size_classes
+from .base import MATRIX_FREE, Problem
 from .state_check import first_unphysical, member_text, value_text
 
 
@@ -71,7 +72,7 @@ class Member:
                                     for p in self.phases])
 
 
-class GrainExchangeProblem:
+class GrainExchangeProblem(Problem):
     """A batch of grain-exchange members distributed over ``comm``.
 
     Parameters
@@ -86,10 +87,10 @@ class GrainExchangeProblem:
     """
 
     name = "grain_exchange"
+    #: a MATPYTHON Jacobian with the exact bordered solve as its preconditioner
+    kind = MATRIX_FREE
     #: the equations are linear in the unknowns: TS uses a single exact linear solve per stage
     linear = True
-    #: the TS clock is the normalised time tau in [0, 1]
-    end_time = 1.0
 
     @staticmethod
     def group_key(deck):

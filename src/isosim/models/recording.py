@@ -25,7 +25,7 @@ class Recorder:
     def _profile_fields(self, u):
         """The problem's fields to profile (``profile_fields`` if it has them, e.g. cell values
         of a state held in another basis; else its state fields). Local."""
-        return getattr(self.problem, "profile_fields", self.problem.state_fields)(u)
+        return self.problem.profile_fields(u)
 
     def keep_profile(self, u):
         """Keep this rank's rows of the ``PROFILED`` fields of local state ``u``. Local."""
@@ -35,10 +35,7 @@ class Recorder:
     def layout(self):
         """The problem's fields to profile as this rank holds them: global shapes and first
         rows (their data is not computed, or that of an uninitialised array; never read). Local."""
-        profile_fields = getattr(self.problem, "profile_fields", None)
-        if profile_fields is not None:
-            return profile_fields(None)
-        return self.problem.state_fields(np.empty(self.problem.local_size))
+        return self.problem.profile_fields(None)
 
     def profile_stack(self, name, since=0):
         """This rank's rows of the profiles of ``name`` from the ``since``-th on: [row, profile, ...]."""

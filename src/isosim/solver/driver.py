@@ -1,10 +1,11 @@
 """The one PETSc TS driver used by every model.
 
-A *problem* supplies numpy-level callbacks (see :class:`isosim.models.grain_exchange.
-GrainExchangeProblem`): ``local_size``, ``global_size``, ``initial_state``,
-``ifunction``, ``ijacobian``, ``jacobian_mult``, ``solve_jacobian``, ``state_fields``
-and ``load_state`` (its rows of the state, for collective checkpoints), ``gather_state``,
-and optionally ``absolute_tolerances`` (per-unknown step-control tolerances). A *recorder*
+A *problem* is a :class:`isosim.models.base.Problem`: its ``kind`` says how it is integrated
+and which callbacks it has (numpy-level ``ifunction``/``ijacobian``/``solve_jacobian`` for
+the matrix-free kind, PETSc-level ones for the assembled kind, ``rhs`` for the explicit
+kind); every problem has ``local_size``, ``global_size``, ``initial_state``,
+``state_fields`` and ``load_state`` (its rows of the state, for collective checkpoints),
+``gather_state``, ``check_state`` and ``absolute_tolerances`` (None: scalar). A *recorder*
 says when outputs are due (``pending_times``, and ``interpolated_due`` for those taken from
 the dense output), records them (``record``), describes the clock for progress lines (``describe``) and round-trips its
 recordings through checkpoints (``state`` / ``load_state``).
@@ -35,6 +36,7 @@ import numpy as np
 from petsc4py import PETSc
 
 from ..errors import Checkpointed, SolverFailure, Stopped
+from ..models.base import ASSEMBLED, EXPLICIT
 from .eta import time_left
 from .fpe import trap_fpe
 from .stages import stage
@@ -98,8 +100,8 @@ class Driver:
         self.log = log if self.comm.rank == 0 else (lambda *a, **k: None)
         pcomm = PETSc.Comm(self.comm)
 
-        assembled = hasattr(problem, "create_jacobian")
-        explicit = getattr(problem, "explicit", False)
+        assembled = problem.kind == ASSEMBLED
+        explicit = problem.kind == EXPLICIT
         if assembled:
             self.u = problem.create_vector()
             self.J = problem.create_jacobian()
@@ -118,7 +120,7 @@ class Driver:
         ts = PETSc.TS().create(comm=pcomm)
         if options_prefix:
             ts.setOptionsPrefix(options_prefix)
-        ts.setProblemType(PETSc.TS.ProblemType.LINEAR if getattr(problem, "linear", False)
+        ts.setProblemType(PETSc.TS.ProblemType.LINEAR if problem.linear
                           else PETSc.TS.ProblemType.NONLINEAR)
         ts.setType(solver["ts_type"])
         if solver["ts_type"] == "arkimex" and solver.get("arkimex_type"):
@@ -163,15 +165,17 @@ class Driver:
             pc.setPythonContext(_ExactSolvePC(problem))
         ts.setPostStep(self._poststep)
         ts.setFromOptions()
-        if hasattr(problem, "absolute_tolerances"):
-            # Per-unknown scales (e.g. algebraic unknowns kept out of the error estimate: their
-            # stage "derivatives" are not meaningful; see above). Built after setFromOptions
-            # so that -ts_rtol/-ts_atol are honoured.
-            rtol, atol = ts.getTolerances()
+        # Per-unknown scales (e.g. algebraic unknowns kept out of the error estimate: their
+        # stage "derivatives" are not meaningful; see above), if the problem has them. Built
+        # after setFromOptions so that -ts_rtol/-ts_atol are honoured.
+        self.atol = self.rtol = None
+        rtol, atol = ts.getTolerances()
+        per_unknown = problem.absolute_tolerances(rtol, atol)
+        if per_unknown is not None:
             self._scalar_tolerances = (rtol, atol)
             self.atol = self.u.duplicate()
             with self.atol as a:
-                a[:] = problem.absolute_tolerances(rtol, atol)
+                a[:] = per_unknown
             self.rtol = self.atol.duplicate()
             self.rtol.set(rtol)
             ts.setTolerances(rtol=self.rtol, atol=self.atol)
@@ -182,6 +186,10 @@ class Driver:
         self._last_progress = self._wall_start
         self._solve_again = False
         self._stop_signal = ""
+        self._window = None          # (step, t, dt) where the current progress window began
+        self._eta_ref = None         # (wall, tau, step) where the time-left window began (eta.py)
+        self._eta_rate = None        # model time per wall second, once measured
+        self._trouble = None         # what _poststep found wrong, for _fail's message
         self._tau_at_start = 0.0
         self.checkpoints_written = 0
 
@@ -267,14 +275,7 @@ class Driver:
         """What is wrong with the state just accepted, or "": the problem's ``check_state``
         (non-finite or negative values, named by quantity, member and cell), else a plain
         finite check. Local; O(N), a few per cent of a step."""
-        u = ts.getSolution().getArray(readonly=True)
-        check = getattr(self.problem, "check_state", None)
-        if check is not None:
-            return check(u) or ""
-        if np.isfinite(u).all():
-            return ""
-        i = int(np.argmin(np.isfinite(u)))
-        return f"unknown {i} of this rank's {u.size} is {u[i]}"
+        return self.problem.check_state(ts.getSolution().getArray(readonly=True)) or ""
 
     #: Steps over which progress is measured, and the margin over the step limit beyond which
     #: the run is declared stalled (a step size that later grows back is given 100x the room).
@@ -291,7 +292,7 @@ class Driver:
         the run stops now instead (exit 3, last good state checkpointed).
         """
         step, t, dt = ts.getStepNumber(), ts.getTime(), ts.getTimeStep()
-        w = getattr(self, "_window", None)
+        w = self._window
         if w is None or step < w[0]:
             self._window = (step, t, dt)
             return ""
@@ -398,16 +399,15 @@ class Driver:
         """Free the PETSc objects now: objects holding Python contexts must not outlive
         PETSc's finalisation at interpreter exit (that order segfaults)."""
         for obj in (self.ts, self.J, self.u, self.f, self.last_good, self.sample,
-                    getattr(self, "atol", None), getattr(self, "rtol", None)):
+                    self.atol, self.rtol):
             if obj is not None:
                 obj.destroy()
-        if hasattr(self.problem, "destroy"):
-            self.problem.destroy()
+        self.problem.destroy()
 
     def _fail(self, reason):
         """Checkpoint the last good state (when checkpoints are written) and raise
         SolverFailure saying where and why. Collective."""
-        trouble = getattr(self, "_trouble", None)
+        trouble = self._trouble
         names = {v: k for k, v in vars(PETSc.TS.ConvergedReason).items() if isinstance(v, int)}
         what = names.get(reason, str(reason))
         if reason == PETSc.TS.ConvergedReason.CONVERGED_ITS:

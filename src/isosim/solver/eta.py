@@ -24,14 +24,14 @@ def time_left(driver, ts):
     """Wall seconds left at the rate measured since the previous call (or the start), or NaN
     if the window is too short (see the module docstring). Keeps its state on ``driver``."""
     now, tau, step = time.monotonic(), ts.getTime(), ts.getStepNumber()
-    if getattr(driver, "_eta_ref", None) is None:
+    if driver._eta_ref is None:
         # a restart's first window starts at its first line (the step count before it is unknown)
         driver._eta_ref = (driver._wall_start, driver._tau_at_start, 0 if driver._tau_at_start == 0 else step)
     wall0, tau0, step0 = driver._eta_ref
     if step - step0 >= MIN_STEPS and now - wall0 >= MIN_SECONDS and tau > tau0:
         driver._eta_rate = (tau - tau0) / (now - wall0)      # model time per wall second
         driver._eta_ref = (now, tau, step)                  # the next window starts here
-    rate = getattr(driver, "_eta_rate", None)
+    rate = driver._eta_rate
     if not rate:
         return float("nan")
     left = max(driver.problem.end_time - tau, 0.0) / rate

@@ -21,6 +21,8 @@ import contextlib
 import numpy as np
 from petsc4py import PETSc
 
+from ..models.base import MATRIX_FREE
+
 #: PETSc's error code for a floating-point exception (PETSC_ERR_FP).
 PETSC_ERR_FP = 72
 
@@ -53,7 +55,7 @@ def diagnose(driver):
     the integrator was trying). "" if both are finite, or the problem has neither (assembled
     and explicit problems). Collective."""
     p = driver.problem
-    if not (hasattr(p, "ifunction") and hasattr(p, "ijacobian") and hasattr(p, "solve_jacobian")):
+    if p.kind != MATRIX_FREE:
         return ""
     u = driver.last_good.getArray(readonly=True).copy()
     t, dt = driver.last_good_time, driver.ts.getTimeStep() or driver.last_good_dt

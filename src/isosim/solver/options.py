@@ -17,6 +17,7 @@ import re
 
 from ..deck.common import FIXED_STEP_TYPES
 from ..errors import UsageError
+from ..registry import model_spec
 
 #: Lines of a petsc4py error that locate it in PETSc's sources ("TSSetUp() at ts.c:2573").
 _WHERE = re.compile(r"^\w+\(\) at \S+:\d+$")
@@ -46,11 +47,7 @@ def _kind(model):
     """How the model's problem is integrated: 'explicit', 'assembled' or 'matrix-free'."""
     if model is None:
         return None
-    from ..models import REGISTRY
-    cls = REGISTRY[model][0]
-    if getattr(cls, "explicit", False):
-        return "explicit"
-    return "assembled" if hasattr(cls, "create_jacobian") else "matrix-free"
+    return model_spec(model).problem_class.kind
 
 
 def check_petsc_options(options, model=None, solver=None):
