@@ -23,6 +23,7 @@ import numpy as np
 from .deck import validate
 from .deck.specs import parse_values  # noqa: F401  (one parser for decks and the command line)
 from .errors import CheckpointIOError, DeckError, IsosimError, SolverFailure, Stopped, UsageError
+from .registry import model_spec
 
 
 # ------------------------------------------------------------------------------ members
@@ -140,8 +141,7 @@ def _validate_members(raw, path, assignments, indices):
 def group_key(deck):
     """Members that share this key can be integrated as one vectorised system (the model's
     problem class says what must be shared)."""
-    from .models import REGISTRY
-    return REGISTRY[deck["model"]][0].group_key(deck)
+    return model_spec(deck["model"]).problem_class.group_key(deck)
 
 
 # ------------------------------------------------------------------------------ solving
@@ -172,9 +172,8 @@ def solve(decks, comm, *, labels=None, progress_seconds=10.0, log=print, journal
     is checked between units and at every step; on a signal every rank raises
     :class:`~isosim.errors.Stopped` once the finished units are kept.
     """
-    from .models import REGISTRY
-
-    problem_cls, recorder_cls = REGISTRY[decks[0]["model"]]
+    spec = model_spec(decks[0]["model"])
+    problem_cls, recorder_cls = spec.problem_class, spec.recorder_class
     groups = {}
     for i, d in enumerate(decks):
         groups.setdefault(group_key(d), []).append(i)
@@ -400,8 +399,7 @@ def _batches(decks, idx, problem_cls):
     The batches depend only on the decks, never on the number of ranks.
     """
     size = decks[idx[0]]["ensemble"]["batch_size"]
-    key = getattr(problem_cls, "stiffness_key", None)
-    order = sorted(idx, key=lambda i: key(decks[i])) if key else list(idx)
+    order = sorted(idx, key=lambda i: problem_cls.stiffness_key(decks[i]))   # stable: equal keys keep order
     return [order[k:k + size] for k in range(0, len(order), size)]
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from .errors import UsageError
 from .io.atomic import atomic_path
+from .registry import MODELS
 
 try:
     import tomllib
@@ -141,22 +142,48 @@ def figures_of(run_dir):
         import h5py
     except ImportError:
         raise UsageError(NEEDS_MPL) from None
+    kind = output_kind(summary)
+    spec = MODELS.get(summary.get("model"))
+    draw = spec.figures_function(kind) if spec is not None and kind else None
+    if draw is None:
+        raise UsageError(f"error: {run_dir}/summary.json is not of a run, sweep or inversion isosim can draw "
+                         f"(model {summary.get('model')!r}, {kind or 'unknown kind'})")
     with h5py.File(run_dir / "results.h5", "r") as h5:
-        deck = tomllib.loads(h5.attrs["deck"]) if "deck" in h5.attrs else summary.get("deck") or {}
-        ctx = _context(summary, deck)
-        if summary.get("model") == "chamber" and ("results" in summary or "varied" in summary):
-            from .plot_chamber import chamber_figures
-            return chamber_figures(h5, summary)
-        if summary.get("model") == "capsule" and "results" in summary:
-            from .plot_capsule import capsule_figures
-            return capsule_figures(h5, summary, _new_figure, _finish)
-        if "solutions" in summary and "param" in summary:
-            return _inversion(summary, ctx)
-        if "varied" in summary:
-            return _sweep(h5, summary, ctx)
-        if "results" in summary and "members" in summary:
-            return _run(h5, summary, ctx)
-    raise UsageError(f"error: {run_dir}/summary.json is not of a run, sweep or inversion")
+        return draw(h5, summary)
+
+
+def output_kind(summary):
+    """``run``, ``sweep`` or ``invert``: the summary's ``kind``, or (files written before it
+    was recorded) told from its keys."""
+    if summary.get("kind"):
+        return summary["kind"]
+    if "solutions" in summary and "param" in summary:
+        return "invert"
+    if "varied" in summary:
+        return "sweep"
+    if "results" in summary and "members" in summary:
+        return "run"
+    return None
+
+
+def _deck_context(h5, summary):
+    deck = tomllib.loads(h5.attrs["deck"]) if "deck" in h5.attrs else summary.get("deck") or {}
+    return _context(summary, deck)
+
+
+def grain_run_figures(h5, summary):
+    """Figures of a grain-exchange run (the registry's ``run`` figures)."""
+    return _run(h5, summary, _deck_context(h5, summary))
+
+
+def sweep_figures(h5, summary):
+    """Figures of a sweep: results against the varied keys (maps, lines, histograms)."""
+    return _sweep(h5, summary, _deck_context(h5, summary))
+
+
+def inversion_figures(h5, summary):
+    """Figures of an inversion: the solution against the ``over`` key, and the scan."""
+    return _inversion(summary, _deck_context(h5, summary))
 
 
 def save_png(fig, path, dpi=DPI):
