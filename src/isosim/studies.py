@@ -16,14 +16,15 @@ from .deck import to_toml, validate
 from .deck.specs import parse_range, parse_target  # noqa: F401  (one parser for decks and the command line)
 from .ensemble import expand, member_labels, solve
 from .errors import AlreadyComplete, Checkpointed, CheckpointIOError, Stopped, UsageError
-from .io import jsonfile
 from .io.atomic import atomic_path, write_text
 from .io.distributed import SEAL_BYTES, seal_file
 from .io.journal import UnitJournal
-from .io.sealing import seal_summary
+from .io.results import envelope, write_summary
 from .io.rundir import (is_complete, lock_run_dir, prepare_run_dir, remove_stale_temporaries, unlock_run_dir,
                         write_manifest)
 from .parallel import collective
+from .registry import model_spec
+from .rootfind import brackets, illinois_step
 from .solver.signals import StopRequest
 from .slices import sweep_digest, take_slice
 from .solver.stages import stage
@@ -34,8 +35,7 @@ def h5_name(key):
 
 
 def _recorder(model):
-    from .models import REGISTRY
-    return REGISTRY[model][1]
+    return model_spec(model).recorder_class
 
 
 def _write_ensemble(run_dir, base, params, headlines, series, extra_summary, wall, comm_size):
@@ -49,8 +49,7 @@ def _write_ensemble(run_dir, base, params, headlines, series, extra_summary, wal
         m["params"] = {k: params[k][i] for k in keys}
         members.append(dict(m, **h))
     summary = {
-        "isosim_version": __version__, "model": base["model"], "title": base.get("title", ""),
-        "status": "complete", "ranks": comm_size, "wall_time_s": round(wall, 3),
+        **envelope("sweep", base["model"], base.get("title", ""), ranks=comm_size, wall_time_s=wall),
         "varied": keys, "n_members": len(members), **extra_summary,
         "members": members, "deck": base,
     }
@@ -96,7 +95,7 @@ def _write_ensemble(run_dir, base, params, headlines, series, extra_summary, wal
                     sl.attrs["sweep_digest"] = extra_summary["sweep_digest"]
                     sl.create_dataset("member_index", data=np.arange(sliced["first_member"], sliced["stop_member"]))
             seal_file(tmp)
-        write_text(run_dir / "summary.json", seal_summary(summary, run_dir, jsonfile.dumps))
+        write_summary(run_dir, summary)
     except OSError as exc:
         raise CheckpointIOError(f"error: could not write results in {run_dir}: {exc}") from None
     return summary
@@ -243,42 +242,13 @@ def run_invert(raw, path, run_dir, comm, *, target, param, bracket, over=None, s
     grid = np.linspace(lo, hi, scan)
     res = evaluate([(o, p) for o in over_vals for p in grid]).reshape(len(over_vals), scan)
     say(f"[isosim] scan: {len(over_vals) * scan} members over {param} in [{lo:g}, {hi:g}]", flush=True)
-    a = np.full(len(over_vals), np.nan)
-    b = np.full(len(over_vals), np.nan)
-    fa, fb = a.copy(), b.copy()
-    for i in range(len(over_vals)):
-        change = np.flatnonzero(np.sign(res[i, :-1]) * np.sign(res[i, 1:]) <= 0)
-        if change.size:
-            k = change[0]
-            a[i], b[i], fa[i], fb[i] = grid[k], grid[k + 1], res[i, k], res[i, k + 1]
-    found = np.isfinite(a)
-    x = np.where(found, a, np.nan)
-    fx = np.where(found, fa, np.nan)
-    side = np.zeros(len(over_vals))
-    iters = 0
+    roots = brackets(grid, res)
     width0 = hi - lo
-    while iters < max_iter:
-        active = found & ~((np.abs(fx) < tol) | (np.abs(b - a) < 1e-9 * width0))
-        if not active.any():
-            break
-        iters += 1
-        xa = a[active] - fa[active] * (b[active] - a[active]) / (fb[active] - fa[active])
-        xa = np.where(np.isfinite(xa), xa, 0.5 * (a[active] + b[active]))
-        fnew = evaluate([(over_vals[i], xv) for i, xv in zip(np.flatnonzero(active), xa)])
-        for i, xv, fv in zip(np.flatnonzero(active), xa, fnew):
-            x[i], fx[i] = xv, fv
-            if np.sign(fv) == np.sign(fa[i]):
-                a[i], fa[i] = xv, fv
-                if side[i] == -1:
-                    fb[i] *= 0.5          # Illinois: halve the stale end's value
-                side[i] = -1
-            else:
-                b[i], fb[i] = xv, fv
-                if side[i] == 1:
-                    fa[i] *= 0.5
-                side[i] = 1
-        say(f"[isosim] iteration {iters}: max |{tkey} - target| = {np.nanmax(np.abs(fx[found])):.2e}",
-            flush=True)
+    step = lambda idx, xs: evaluate([(over_vals[i], xv) for i, xv in zip(idx, xs)])
+    while roots.iterations < max_iter and illinois_step(roots, step, tol, 1e-9 * width0):
+        say(f"[isosim] iteration {roots.iterations}: max |{tkey} - target| = "
+            f"{np.nanmax(np.abs(roots.fx[roots.found])):.2e}", flush=True)
+    a, b, x, fx, found, iters = roots.a, roots.b, roots.x, roots.fx, roots.found, roots.iterations
 
     rows = []
     for i, o in enumerate(over_vals):
@@ -294,15 +264,14 @@ def run_invert(raw, path, run_dir, comm, *, target, param, bracket, over=None, s
         rows.append(row)
 
     def write():
-        summary = {"isosim_version": __version__, "model": base["model"], "title": base.get("title", ""),
-                   "status": "complete",
-                   "ranks": comm.size, "wall_time_s": round(time.monotonic() - t0, 3),
+        summary = {**envelope("invert", base["model"], base.get("title", ""), ranks=comm.size,
+                              wall_time_s=time.monotonic() - t0),
                    "target": {tkey: tval}, "param": param, "over": over_key, "bracket": [lo, hi],
                    "tolerance": tol, "iterations": iters, "solutions": rows,
                    "scan": {"grid": grid.tolist(), "residual": res.tolist()}, "petsc_options": list(petsc_options),
                    "deck": base}
         with atomic_path(run_dir / "results.h5") as tmp:
-            with h5py.File(tmp, "w") as h5:
+            with h5py.File(tmp, "w", userblock_size=SEAL_BYTES) as h5:
                 h5.attrs["isosim_version"] = __version__
                 h5.attrs["kind"] = "inversion"
                 h5.attrs["deck"] = to_toml(base)
@@ -323,8 +292,9 @@ def run_invert(raw, path, run_dir, comm, *, target, param, bracket, over=None, s
                     ds = h5.create_dataset(name, data=data)
                     ds.attrs["units"] = unit
                     ds.attrs["description"] = doc
+            seal_file(tmp)
         # last: its presence (status complete) marks a finished inversion
-        write_text(run_dir / "summary.json", jsonfile.dumps(summary, indent=1) + "\n")
+        write_summary(run_dir, summary)
         return summary
 
     try:
