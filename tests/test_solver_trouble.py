@@ -17,6 +17,7 @@ from conftest import INPUT, run_cli
 from isosim.deck import load_deck
 from isosim.errors import EXIT_SOLVER, SolverFailure
 from isosim.models import REGISTRY
+from isosim.models.base import EXPLICIT, Problem
 from isosim.solver.driver import Driver
 
 
@@ -80,12 +81,14 @@ def test_restart_honours_petsc_options(tmp_path):
 
 
 # ------------------------------------------------------------------ in-process: the driver
-class _NaNAfter:
+class _NaNAfter(Problem):
     """du/dt = -u (4 unknowns), except that the last rate is NaN once t > t_nan: what a
-    square root or a division by zero in a model's right-hand side does."""
+    square root or a division by zero in a model's right-hand side does. Its check_state is
+    the base class's plain finite check."""
 
-    explicit, algebraic, end_time = True, False, 1.0
+    kind = EXPLICIT
     local_size = global_size = 4
+    group_key = gather_state = state_fields = load_state = staticmethod(lambda *a: None)
 
     def __init__(self, t_nan):
         self.comm, self.t_nan = MPI.COMM_SELF, t_nan
