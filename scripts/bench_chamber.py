@@ -33,7 +33,7 @@ What is measured, in one run:
    over ``--ref-members`` members drawn at random (default 200; the accuracy subset is among
    them), one core, extrapolated to N (mean per-member time x N). ``--ref-members 0`` runs
    the loop over all N members (no extrapolation). Member decks are generated in-process with
-   ``isosim.ensemble.expand`` before the clock starts (~0.3 ms/member, not counted).
+   ``isosim.studies.ensemble.expand`` before the clock starts (~0.3 ms/member, not counted).
 
 Prints a table (members, ranks, wall time, members/s, scipy s/member, errors), the
 throughput ratio (scipy loop time / isosim time for the N members; goal >= 50x with isosim on
@@ -79,7 +79,7 @@ sys.path.insert(0, str(ROOT / "src"))   # isosim (isosim.models imports petsc4py
 
 from isosim.deck import validate  # noqa: E402
 from isosim.deck.load import read_toml  # noqa: E402
-from isosim.ensemble import expand  # noqa: E402
+from isosim.studies.ensemble import expand  # noqa: E402
 from isosim.models.chamber import ChamberParameters  # noqa: E402
 from isosim.models.chamber_output import diagnostics  # noqa: E402
 from benchlib import CpuMonitor, child_env, finish, parse_log_view, timed_run  # noqa: E402
@@ -283,7 +283,7 @@ def main():
     time_idx = spread_random(N, args.ref_members, rng)
     acc_idx = time_idx[:min(max(args.acc_members, 1), time_idx.size)]
     extrapolated = time_idx.size < N
-    print(f"[0] {N} member decks generated in-process by isosim.ensemble.expand in {t_expand:.1f} s "
+    print(f"[0] {N} member decks generated in-process by isosim.studies.ensemble.expand in {t_expand:.1f} s "
           f"({t_expand / N * 1e3:.2f} ms/member; not counted in the scipy loop)\n", flush=True)
 
     # ---------------------------------------------------------------- 1. isosim sweeps

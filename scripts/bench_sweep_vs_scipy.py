@@ -71,7 +71,7 @@ sys.path.insert(0, str(ROOT / "src"))          # isosim's deck reader and grid (
 
 from isosim.deck import load_deck  # noqa: E402
 from isosim.discretization.spherical import SphereGrid  # noqa: E402
-from isosim.ensemble import parse_values  # noqa: E402
+from isosim.studies.ensemble import parse_values  # noqa: E402
 from isosim.physics.constants import R_GAS, SECONDS_PER_MYR, ZERO_C  # noqa: E402
 from benchlib import CpuMonitor, child_env, finish, parse_log_view, timed_run  # noqa: E402
 

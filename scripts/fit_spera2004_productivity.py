@@ -25,7 +25,7 @@ f(T) = 1 / (1 + a exp(b phi)), phi = (T - T_s) / (T_l - T_s), for the magma (m),
     eruption of melt only, an eruption that takes crystal Sr out of the melt) to see which,
     if any, gives the paper's grouping (~0.7108 with eruption, ~0.7102 without).
 
-Everything runs in-process: member decks are built with ``isosim.ensemble.expand`` (one
+Everything runs in-process: member decks are built with ``isosim.studies.ensemble.expand`` (one
 member per case and parameter set), gathered into one ``ChamberParameters`` and integrated
 as one flattened ODE system du/ds = rates(s, u) over s in [0, 1] with scipy ``solve_ivp``
 (DOP853), in chunks of members. The alternative equations are applied by a wrapper around
@@ -46,7 +46,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 from scipy.optimize import least_squares, minimize_scalar
 
-from isosim.ensemble import expand
+from isosim.studies.ensemble import expand
 from isosim.models.chamber import ChamberParameters
 from isosim.models.chamber_output import diagnostics
 from isosim.physics.chamber import partition, path_rates

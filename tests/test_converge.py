@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import INPUT, check_png, needs_mpirun, run_cli
-from isosim.converge import analyse
+from isosim.studies.converge import analyse
 
 GRAIN = INPUT / "xiong_converge.toml"
 CAPSULE = INPUT / "huang2010_zm70.toml"

@@ -81,7 +81,7 @@ def check_expansion(deck, raw, path):
     """An accepted deck's [sweep]/[invert] strings parse (validation checked them), and its
     members expand: valid decks, or a DeckError naming the deck (a member out of range)."""
     from isosim.deck.specs import parse_range, parse_target, parse_values
-    from isosim.ensemble import expand
+    from isosim.studies.ensemble import expand
     if "sweep" not in deck:
         return
     vary = [parse_values(v) for v in deck["sweep"]["vary"]]

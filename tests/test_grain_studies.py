@@ -136,7 +136,7 @@ def test_failing_members_are_named_by_sweep_index_and_values(tmp_path):
 def test_deal_shares_ordered_units_evenly():
     """Units ordered by cost are dealt back and forth: each exactly once, counts within one,
     and a cost growing along the order shared evenly."""
-    from isosim.ensemble import deal
+    from isosim.studies.ensemble import deal
     for n, size in [(16, 2), (7, 2), (10, 3), (2, 3), (0, 2)]:
         got = [deal(n, size, r) for r in range(size)]
         assert sorted(k for g in got for k in g) == list(range(n))

@@ -15,7 +15,7 @@ import pytest
 from conftest import INPUT, MPIRUN, run_cli
 from sweep_compare import assert_same_sweep
 
-from isosim.slices import slice_bounds
+from isosim.studies.slices import slice_bounds
 
 GRAIN = [INPUT / "xiong_fig1.toml", "--progress", "0", "--set", "grid.cells=20", "--set",
          "output.temperatures_C=[]", "--set", 'ensemble.mode="independent"',

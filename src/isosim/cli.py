@@ -284,11 +284,11 @@ def _main(argv):
             _report(summary, out, rank)
             return EXIT_OK
         if args.command == "merge":
-            from .slices import merge_sweep, slice_dirs
+            from .studies.slices import merge_sweep, slice_dirs
             merge_sweep(Path(args.out), slice_dirs(args.out, args.dirs, args.pattern), force=args.force)
             return EXIT_OK
         if args.command in ("sweep", "invert"):
-            from .slices import parse_slice
+            from .studies.slices import parse_slice
             slice_ = parse_slice(args.slice) if getattr(args, "slice", None) else None
             # PETSc first: the study modules import petsc4py.PETSc, after which the
             # pass-through options (-log_view, -ts_rtol) would be ignored
@@ -303,7 +303,7 @@ def _main(argv):
             if problems:
                 raise DeckError(args.deck, problems)
             from .deck import validate
-            from .ensemble import parse_values
+            from .studies.ensemble import parse_values
             base = validate(raw, args.deck)      # the base deck alone must be valid
             from .solver.options import check_petsc_options
             check_petsc_options(petsc_options, base["model"], base["solver"])
@@ -350,7 +350,7 @@ def _main(argv):
                 _report_study(summary, out, rank)
             return EXIT_OK
         if args.command == "converge":
-            from .converge import converge_command
+            from .studies.converge import converge_command
             return converge_command(args, petsc_options)
         if args.command == "fit-soret":
             from .fitting.command import fit_soret_command
@@ -363,7 +363,7 @@ def _main(argv):
             if manifest["kind"] in ("sweep", "invert"):
                 return _restart_study(Path(args.run_dir), manifest, petsc_options, args.progress)
             if manifest["kind"] == "converge":
-                from .converge import resume_study
+                from .studies.converge import resume_study
                 return resume_study(Path(args.run_dir), manifest, petsc_options, args.progress)
             if manifest["kind"] == "merge":
                 raise RestartError(f"error: {args.run_dir} holds a merge that did not finish; a merge is not "

@@ -1,5 +1,5 @@
 """The figure of a convergence study: relative error of each quantity against the cell width
-or time step, log-log, with its fitted slope. Called on rank 0 by :mod:`isosim.converge`;
+or time step, log-log, with its fitted slope. Called on rank 0 by :mod:`isosim.studies.converge`;
 matplotlib is optional (no figure without it)."""
 
 import numpy as np

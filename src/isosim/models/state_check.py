@@ -16,7 +16,7 @@ NEGATIVE_TOLERANCE = 1e-9
 def member_text(k, n):
     """How a state message names member ``k`` (0-based) of the ``n`` integrated together:
     nothing when it is alone (a run, or a member of an independent ensemble); in a batch its
-    place in the list the ensemble's failure message gives (see ``isosim.ensemble``)."""
+    place in the list the ensemble's failure message gives (see ``isosim.studies.ensemble``)."""
     return "" if n == 1 else f" (member {k + 1} of the {n} listed)"
 
 

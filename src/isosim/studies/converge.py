@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .deck import validate
-from .deck.load import apply_overrides, read_toml
-from .errors import EXIT_OK, AlreadyComplete, Checkpointed, DeckError, UsageError
-from .io.results import envelope, write_json
-from .registry import MODELS
+from ..deck import validate
+from ..deck.load import apply_overrides, read_toml
+from ..errors import EXIT_OK, AlreadyComplete, Checkpointed, DeckError, UsageError
+from ..io.results import envelope, write_json
+from ..registry import MODELS
 
 #: Per model (its registry entry's ``converge``): the grid keys refined in space (``cells``,
 #: optional ``stretch``; None: no grid), the headline results compared (dicts are compared
@@ -212,11 +212,17 @@ def run_study(study, deck_path, out, comm, *, force=False, petsc_options=(), pro
     Returns the content of ``converge.json`` (on every rank)."""
     from petsc4py import PETSc
 
-    from .io.rundir import (RUN_FILES, is_complete, lock_run_dir, prepare_run_dir, unlock_run_dir,
-                            write_manifest)
-    from .parallel import collective
-    from .runner import run_or_resume
-    from .solver.signals import StopRequest
+    from ..io.rundir import (
+        RUN_FILES,
+        is_complete,
+        lock_run_dir,
+        prepare_run_dir,
+        unlock_run_dir,
+        write_manifest,
+    )
+    from ..parallel import collective
+    from ..runner import run_or_resume
+    from ..solver.signals import StopRequest
 
     out = Path(out)
 
@@ -281,7 +287,7 @@ def run_study(study, deck_path, out, comm, *, force=False, petsc_options=(), pro
 
     def write():
         write_json(out / "converge.json", result)
-        from .plot_converge import plot_convergence
+        from ..plot_converge import plot_convergence
         return plot_convergence(result, out / "converge.png")
 
     png = collective(comm, write)
@@ -322,12 +328,12 @@ def converge_command(args, petsc_options):
            "petsc_options": list(petsc_options)}
     study = plan(args.deck, args.set, args.refine, args.levels, args.ratio, args.dt0, args.rtol,
                  petsc_options)
-    from .startup import init_petsc
+    from ..startup import init_petsc
     # PETSc first: modules that import petsc4py.PETSc (studies, runner, models) would make it
     # start without the pass-through options. They are checked against the finest level's
     # solver (the most steps).
     comm = init_petsc(petsc_options, study["model"], study["decks"][-1]["solver"])
-    from .studies import default_out
+    from .common import default_out
     out = Path(args.out) if args.out else default_out(args.deck, "converge")
     run_study(study, args.deck, out, comm, force=args.force, petsc_options=petsc_options,
               progress_seconds=args.progress, job=job)
@@ -340,7 +346,7 @@ def resume_study(out, manifest, petsc_options, progress_seconds):
     options = list(manifest["petsc_options"]) + list(petsc_options)
     study = plan(manifest["deck_path"], manifest["set"], manifest["refine"], manifest["levels"],
                  manifest["ratio"], manifest["dt0"], manifest["rtol"], options)
-    from .startup import init_petsc
+    from ..startup import init_petsc
     comm = init_petsc(options, study["model"], study["decks"][-1]["solver"])
     run_study(study, manifest["deck_path"], out, comm, petsc_options=options, progress_seconds=progress_seconds,
               resume=True)

@@ -47,10 +47,17 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from . import __version__
-from .deck import to_toml, validate
-from .deck.specs import Spaced, encode_values
-from .errors import CheckpointIOError, DeckError, IsosimError, SolverFailure, Stopped, UsageError
+from .. import __version__
+from ..deck import to_toml, validate
+from ..deck.specs import Spaced, encode_values
+from ..errors import (
+    CheckpointIOError,
+    DeckError,
+    IsosimError,
+    SolverFailure,
+    Stopped,
+    UsageError,
+)
 
 #: Sweeps of more members than this are streamed (ISOSIM_STREAM_MEMBERS overrides it, for tests).
 STREAM_MEMBERS = 100_000
@@ -163,9 +170,9 @@ class Decks:
     """Member decks of a streamed sweep, window by window (see the module docstring)."""
 
     def __init__(self, raw, base, path, plan):
-        from .deck import MODELS
-        from .deck.load import split_key
-        from .deck.schema import Field, lookup
+        from ..deck import MODELS
+        from ..deck.load import split_key
+        from ..deck.schema import Field, lookup
         self.raw, self.base, self.path, self.plan = raw, base, path, plan
         schema = MODELS[base["model"]].SCHEMA
         self.fields, self.parts = {}, {}
@@ -348,9 +355,17 @@ def solve_streamed(plan, decks_of, lo, hi, comm, *, window, progress, journal, s
     ``journal``; return rank 0's list of (window's) [(unit name, member indices)]. Collective."""
     from mpi4py import MPI
 
-    from .ensemble import (_each_on_all_ranks, _integrate, _keep, _kept_units, _naming, _results,
-                           _stop_requested, deal)
-    from .models import REGISTRY
+    from ..models import REGISTRY
+    from .ensemble import (
+        _each_on_all_ranks,
+        _integrate,
+        _keep,
+        _kept_units,
+        _naming,
+        _results,
+        _stop_requested,
+        deal,
+    )
 
     problem_cls, recorder_cls = REGISTRY[decks_of.base["model"]]
     say = log if comm.rank == 0 else (lambda *a, **k: None)
@@ -399,13 +414,13 @@ def solve_streamed(plan, decks_of, lo, hi, comm, *, window, progress, journal, s
 # ------------------------------------------------------------------------------ output
 def write_streamed(run_dir, base, plan, lo, hi, index, journal, extra, wall, comm_size, window):
     """results.h5 from the kept units, window by window, and the compact summary.json (rank 0)."""
-    from .io import jsonfile
-    from .io.atomic import atomic_path, write_text
-    from .io.distributed import SEAL_BYTES, seal_file
-    from .io.sealing import seal_summary
-    from .studies import _recorder, _unit_of, h5_name
+    from ..io import jsonfile
+    from ..io.atomic import atomic_path, write_text
+    from ..io.distributed import SEAL_BYTES, seal_file
+    from ..io.sealing import seal_summary
+    from .common import h5_name, recorder_of, unit_of
 
-    rec = _recorder(base["model"])
+    rec = recorder_of(base["model"])
     n = hi - lo
     sliced = extra.get("slice")
     stats = {}
@@ -422,7 +437,7 @@ def write_streamed(run_dir, base, plan, lo, hi, index, journal, extra, wall, com
                 g.attrs["description"] = "one row per member: varied parameters and final results"
                 for k in plan.keys:
                     ds = g.create_dataset(f"params/{k}", shape=(n,), dtype=float)
-                    ds.attrs["units"] = _unit_of(base, k)
+                    ds.attrs["units"] = unit_of(base, k)
                     ds.attrs["description"] = f"value of deck key {k} in each member"
                     for a in range(lo, hi, 1 << 20):
                         b = min(a + (1 << 20), hi)
@@ -525,12 +540,12 @@ def write_streamed(run_dir, base, plan, lo, hi, index, journal, extra, wall, com
 def run_sweep_streamed(raw, path, run_dir, comm, *, vary=(), samples=0, seed=0, slice_=None, force=False,
                        progress_seconds=10.0, log=print, petsc_options=(), resume=False):
     """:func:`isosim.studies.run_sweep` for a streamed sweep (same arguments). Collective."""
-    from .io.journal import UnitJournal
-    from .io.rundir import unlock_run_dir
-    from .parallel import collective
+    from ..io.journal import UnitJournal
+    from ..io.rundir import unlock_run_dir
+    from ..parallel import collective
+    from ..solver.stages import stage
+    from .common import open_study_dir, stoppable
     from .slices import slice_bounds, sweep_digest
-    from .solver.stages import stage
-    from .studies import open_study_dir, stoppable
 
     t0 = time.monotonic()
     base = validate(dict(raw), path)

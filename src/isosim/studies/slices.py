@@ -25,9 +25,9 @@ from pathlib import Path
 
 import h5py
 
-from . import __version__
-from .errors import UsageError
-from .io.sealing import verify_pair
+from .. import __version__
+from ..errors import UsageError
+from ..io.sealing import verify_pair
 
 
 def parse_slice(text):
@@ -56,7 +56,7 @@ def slice_bounds(k, n, total):
 def sweep_digest(base, vary, samples, seed):
     """SHA-256 naming one sweep: the resolved base deck and what varies. Slices of one sweep,
     and the direct sweep, share it; a different deck, --set, --vary, --samples or --seed does not."""
-    from .deck.specs import encode_values
+    from ..deck.specs import encode_values
     spec = {"deck": base, "vary": [[k, encode_values(v)] for k, v in vary], "samples": samples,
             "seed": seed if samples else None}
     text = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=float)
@@ -191,10 +191,10 @@ def merge_sweep(out, dirs, *, force=False, log=print):
     Serial (not collective): run it once, not under mpirun. Every input is read and checked
     before ``out`` is touched. Returns the merged summary.
     """
-    from .deck import to_toml
-    from .io.atomic import write_text
-    from .io.rundir import prepare_run_dir, write_manifest
-    from .studies import _write_ensemble
+    from ..deck import to_toml
+    from ..io.atomic import write_text
+    from ..io.rundir import prepare_run_dir, write_manifest
+    from .output import write_ensemble
 
     t0 = time.monotonic()
     # several copies under mpirun would race for OUT: merging is quick and serial
@@ -223,7 +223,7 @@ def merge_sweep(out, dirs, *, force=False, log=print):
     write_text(out / "deck.toml", to_toml(base))
     # wall time: the slices' compute time added up (they may have run in parallel), plus the merge
     wall = sum(s["wall_time_s"] for _, s in ordered) + time.monotonic() - t0
-    summary = _write_ensemble(out, base, params, headlines, series, extra, wall,
+    summary = write_ensemble(out, base, params, headlines, series, extra, wall,
                               max(s["ranks"] for _, s in ordered))
     log(f"[isosim] merged {len(ordered)} slices, {summary['n_members']} members; wrote "
         f"{out / 'summary.json'} and {out / 'results.h5'}", flush=True)

@@ -20,10 +20,17 @@ import time
 
 import numpy as np
 
-from .deck import validate
-from .deck.specs import parse_values  # noqa: F401  (one parser for decks and the command line)
-from .errors import CheckpointIOError, DeckError, IsosimError, SolverFailure, Stopped, UsageError
-from .registry import model_spec
+from ..deck import validate
+from ..deck.specs import parse_values  # noqa: F401  (one parser for decks and the command line)
+from ..errors import (
+    CheckpointIOError,
+    DeckError,
+    IsosimError,
+    SolverFailure,
+    Stopped,
+    UsageError,
+)
+from ..registry import model_spec
 
 
 # ------------------------------------------------------------------------------ members
@@ -107,7 +114,7 @@ def _with_values(raw, assignment):
     """``raw`` with the dotted keys of ``assignment`` set, copying only the tables on their
     paths (validation builds the resolved deck afresh and never changes its input; a deep
     copy per member was 40 % of expanding a sweep)."""
-    from .deck.load import split_key
+    from ..deck.load import split_key
     member = dict(raw)
     for key, value in assignment.items():
         parts = split_key(key)
@@ -404,7 +411,7 @@ def _batches(decks, idx, problem_cls):
 
 
 def _integrate(decks, comm, problem_cls, recorder_cls, progress_seconds, log, stop=None):
-    from .solver.driver import Driver
+    from ..solver.driver import Driver
 
     problem = problem_cls(decks, comm)
     rec = recorder_cls(problem)
