@@ -36,7 +36,7 @@ def test_overlay_runs(tmp_path):
     run_cli(["run", AFC, "--out", dirs[0], "--progress", "0"], check=0)
     run_cli(["run", AFC, "--out", dirs[1], "--progress", "0", "--set", "assimilation.chi=0",
              "--set", "title=Spera & Bohrson (2004) Table 2: FC, chi = 0"], check=0)
-    from isosim.plot_chamber import overlay_runs
+    from isosim.plot.chamber import overlay_runs
     fig = overlay_runs(dirs, [("Sr", "87Sr/86Sr"), ("87Sr/86Sr", "d18O")], title="test")
     labels = fig.legends[0].get_texts()
     assert [t.get_text() for t in labels] == ["AFC, chi = 1", "FC, chi = 0", "symbol: every 7 °C fall of $T_m$"]

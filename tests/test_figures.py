@@ -151,7 +151,7 @@ def test_plot_figures_fit_for_a_talk(outputs, saved, tmp_path, kind):
 
 
 def test_convergence_figure(outputs, saved, tmp_path):
-    from isosim.plot_converge import plot_convergence
+    from isosim.plot.converge import plot_convergence
     result = json.loads((outputs["converge"] / "converge.json").read_text())
     assert (outputs["converge"] / "converge.png").is_file()
     path = plot_convergence(result, tmp_path / "converge.png")
@@ -186,7 +186,7 @@ def test_fit_soret_figure(outputs, saved, tmp_path):
 def test_overlay_runs_fit_for_a_talk(outputs, tmp_path):
     """The Spera & Bohrson overlay figures (scripts/plot_spera2004_figs.py) of two chamber runs."""
     from isosim.plot import save_png
-    from isosim.plot_chamber import overlay_runs
+    from isosim.plot.chamber import overlay_runs
     dirs = [outputs["chamber"], outputs["chamber"]]
     for name, panels in (("fig4", [("Sr", "87Sr/86Sr"), ("Nd", "143Nd/144Nd"), ("87Sr/86Sr", "d18O"),
                                    ("Th", "Ni")]), ("masses", [("Tm_C", "masses")])):

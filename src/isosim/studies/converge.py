@@ -287,7 +287,7 @@ def run_study(study, deck_path, out, comm, *, force=False, petsc_options=(), pro
 
     def write():
         write_json(out / "converge.json", result)
-        from ..plot_converge import plot_convergence
+        from ..plot.converge import plot_convergence
         return plot_convergence(result, out / "converge.png")
 
     png = collective(comm, write)

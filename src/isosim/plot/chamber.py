@@ -14,7 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .plot import _finish, _new_figure, key_label, key_symbol, panel_grid, shared_legend, sweep_title
+from .common import (
+    _finish,
+    _new_figure,
+    key_label,
+    key_symbol,
+    panel_grid,
+    sweep_title,
+)
 
 try:
     import tomllib

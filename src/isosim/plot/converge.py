@@ -4,6 +4,8 @@ matplotlib is optional (no figure without it)."""
 
 import numpy as np
 
+from .common import pretty_name, save_png
+
 #: at most this many quantities are drawn (the chamber compares a dozen)
 MAX_CURVES = 12
 #: words for the compared quantities (``converge.STUDIES[model]["compare"]``); ``{p}`` is the
@@ -17,7 +19,6 @@ QUANTITY_LABELS = {"Delta_permil": "final Δ of the pair", "T_apparent_C": "fina
 
 def quantity_label(name):
     """``Sr in the melt`` of ``Cm_ppm.Sr``; ``final Δ of the pair`` of ``Delta_permil``."""
-    from .plot import pretty_name
     head, _, rest = name.partition(".")
     label = QUANTITY_LABELS.get(head)
     return label.format(p=pretty_name(rest)) if label else name.replace("_", " ")
@@ -70,6 +71,5 @@ def plot_convergence(result, path):
         matplotlib.use("Agg")
     except ImportError:
         return None
-    from .plot import save_png
     save_png(convergence_figure(result), path)
     return path

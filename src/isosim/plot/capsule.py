@@ -8,7 +8,17 @@ points) and its legend entry says when it is at the steady state.
 
 import numpy as np
 
-from .plot import MARKERS, coincident, note, panel_grid, pretty_name, read, shared_legend
+from .common import (
+    MARKERS,
+    _finish,
+    _new_figure,
+    coincident,
+    note,
+    panel_grid,
+    pretty_name,
+    read,
+    shared_legend,
+)
 
 #: a profile within this fraction of the panel's span of the steady state is "at steady state"
 AT_STEADY = 0.01
@@ -22,7 +32,6 @@ def capsule_run_figures(h5, summary):
 
 def capsule_figures(h5, summary, new_figure=None, finish=None):
     """List of (file name, matplotlib Figure)."""
-    from .plot import _finish
     finish = finish or _finish
     ctx = {"title": summary.get("title", "")}
     pr, st, se = h5["profiles"], h5["steady_state"], h5["series"]
@@ -71,7 +80,6 @@ def _times(ax, X, profiles, steady, t):
 def _approach(ctx, se, species, pairs, finish):
     """Fraction of steady state against time: species solid, isotope pairs dashed, each with its
     own marker; curves that lie on top of each other are listed in a note."""
-    from .plot import _new_figure
     fig, (ax,) = _new_figure(ctx, width=7.0, height=4.6)
     th = se["t_h"][:]
     sf = read(se["steady_fraction"], "time", "species")
