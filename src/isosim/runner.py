@@ -16,11 +16,26 @@ from .deck import deck_digest, to_toml, validate
 from .deck.load import read_toml, tomllib
 from .errors import AlreadyComplete, CheckpointIOError, IsosimError, RestartError
 from .io.atomic import write_text
-from .io.rundir import (RUN_FILES, is_complete, lock_run_dir, prepare_run_dir, read_manifest,  # noqa: F401
-                        remove_stale_temporaries, unlock_run_dir, write_manifest)
+from .io.checkpoint import (
+    NAMES,
+    RecordLog,
+    latest_good_checkpoint,
+    newest_header,
+    write_checkpoint,
+)
 from .io.distributed import CollectiveFile
 from .io.results import envelope, write_summary
-from .io.checkpoint import NAMES, RecordLog, latest_good_checkpoint, newest_header, write_checkpoint
+from .io.rundir import (  # noqa: F401
+    RUN_FILES,
+    is_complete,
+    lock_run_dir,
+    prepare_run_dir,
+    read_manifest,
+    remove_stale_temporaries,
+    unlock_run_dir,
+    write_manifest,
+)
+from .logs import say
 from .parallel import collective
 from .registry import model_spec
 from .solver.stages import stage
@@ -40,13 +55,13 @@ class Run:
     progress_seconds : float
     """
 
-    def __init__(self, deck, run_dir, comm, petsc_options=(), progress_seconds=10.0, log=print):
+    def __init__(self, deck, run_dir, comm, petsc_options=(), progress_seconds=10.0, log=say):
         self.deck = deck
         self.run_dir = Path(run_dir)
         self.comm = comm
         self.petsc_options = list(petsc_options)
         self.progress_seconds = progress_seconds
-        self.log = log if comm.rank == 0 else (lambda *a, **k: None)
+        self.log = log
         spec = model_spec(deck["model"])      # the classes import petsc4py.PETSc: only after init_petsc
         problem_cls, recorder_cls = spec.problem_class, spec.recorder_class
         with stage("setup"):
@@ -141,7 +156,7 @@ class Run:
         return write_summary(self.run_dir, summary)
 
 
-def run_deck(deck, run_dir, comm, *, force=False, petsc_options=(), progress_seconds=10.0, log=print):
+def run_deck(deck, run_dir, comm, *, force=False, petsc_options=(), progress_seconds=10.0, log=say):
     """Run a resolved deck into ``run_dir`` (locked while it runs). Collective. Returns the summary dict."""
     run_dir = collective(comm, lambda: prepare_run_dir(run_dir, force))
     try:
@@ -152,7 +167,7 @@ def run_deck(deck, run_dir, comm, *, force=False, petsc_options=(), progress_sec
             unlock_run_dir(run_dir)
 
 
-def run_or_resume(deck, run_dir, comm, *, resume, petsc_options=(), progress_seconds=10.0, log=print):
+def run_or_resume(deck, run_dir, comm, *, resume, petsc_options=(), progress_seconds=10.0, log=say):
     """One run of a study (a convergence level, a forward simulation). Collective.
 
     ``resume`` (the study is being restarted): a run that finished with this very deck is read
@@ -238,7 +253,7 @@ def _diff_keys(a, b, prefix=""):
     return out
 
 
-def restart_run(run_dir, comm, *, petsc_options=(), progress_seconds=10.0, log=print):
+def restart_run(run_dir, comm, *, petsc_options=(), progress_seconds=10.0, log=say):
     """Continue the run in ``run_dir`` from its newest good checkpoint (or from the start if it
     stopped before writing one). Collective."""
     collective(comm, lambda: lock_run_dir(run_dir))

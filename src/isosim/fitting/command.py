@@ -12,6 +12,7 @@ from ..io import jsonfile
 from ..io.atomic import atomic_path, write_text
 from ..io.results import envelope
 from ..io.rundir import is_complete, lock_run_dir, prepare_run_dir, write_manifest
+from ..logs import say
 from ..physics.isotopes import ISOTOPE_MASSES, REFERENCE_ISOTOPE
 from .soret import estimate_sigma_T, fit_experiment, fit_pooled
 from .table1 import load_table1
@@ -59,7 +60,7 @@ def forward_simulations(fit, experiments, out_dir, petsc_options, resume=False):
     from .forward import simulate_experiments
     comm = init_petsc(petsc_options)
     return simulate_experiments(fit, experiments, out_dir, comm, petsc_options, resume=resume,
-                                log=print if comm.rank == 0 else (lambda *a, **k: None))
+                                log=say)
 
 
 def _pm(v, fmt):

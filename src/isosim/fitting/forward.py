@@ -14,13 +14,14 @@ import numpy as np
 
 from ..deck import validate
 from ..errors import Checkpointed
+from ..logs import say
 from ..parallel import collective
 from ..runner import run_or_resume
 from ..solver.signals import StopRequest
 from .experiment_decks import experiment_deck
 
 
-def simulate_experiments(fit, experiments, out_dir, comm, petsc_options=(), log=print, resume=False):
+def simulate_experiments(fit, experiments, out_dir, comm, petsc_options=(), log=say, resume=False):
     """Run every experiment with a known duration; return ``{name: residual report}``.
     ``resume``: finished runs are read back and stopped ones continued (:func:`run_or_resume`)."""
     report = {}

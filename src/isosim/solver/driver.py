@@ -36,6 +36,7 @@ import numpy as np
 from petsc4py import PETSc
 
 from ..errors import Checkpointed, SolverFailure, Stopped
+from ..logs import say
 from ..models.base import ASSEMBLED, EXPLICIT
 from .eta import time_left
 from .fpe import trap_fpe
@@ -87,7 +88,7 @@ class Driver:
     """
 
     def __init__(self, problem, recorder, solver, checkpoint, *, write_checkpoint=None,
-                 progress_seconds=10.0, stop_request=None, options_prefix=None, log=print,
+                 progress_seconds=10.0, stop_request=None, options_prefix=None, log=say,
                  restart_hint="isosim restart DIR"):
         self.problem = problem
         self.recorder = recorder
@@ -97,7 +98,7 @@ class Driver:
         self.progress_seconds = progress_seconds
         self.stop_request = stop_request
         self.restart_hint = restart_hint
-        self.log = log if self.comm.rank == 0 else (lambda *a, **k: None)
+        self.log = log
         pcomm = PETSc.Comm(self.comm)
 
         assembled = problem.kind == ASSEMBLED

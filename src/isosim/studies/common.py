@@ -17,6 +17,7 @@ from ..io.rundir import (
     remove_stale_temporaries,
     write_manifest,
 )
+from ..logs import say
 from ..parallel import collective
 from ..registry import model_spec
 from ..solver.signals import StopRequest
@@ -48,7 +49,7 @@ def default_out(deck_path, kind):
     return Path("runs") / f"{Path(deck_path).stem}-{kind}"
 
 
-def open_study_dir(run_dir, comm, kind, job, base, *, force, resume, log=print):
+def open_study_dir(run_dir, comm, kind, job, base, *, force, resume, log=say):
     """Take ``run_dir`` for a study (locked for this command). A new study: refuse an earlier
     one without ``force``, write deck.toml and the manifest ``job`` before any work. A resumed
     one (``resume``): only the lock; a finished study is not redone (AlreadyComplete, exit 0).

@@ -27,6 +27,7 @@ from ..deck import validate
 from ..deck.load import apply_overrides, read_toml
 from ..errors import EXIT_OK, AlreadyComplete, Checkpointed, DeckError, UsageError
 from ..io.results import envelope, write_json
+from ..logs import say
 from ..registry import MODELS
 
 #: Per model (its registry entry's ``converge``): the grid keys refined in space (``cells``,
@@ -250,7 +251,7 @@ def run_study(study, deck_path, out, comm, *, force=False, petsc_options=(), pro
     for name, value in zip(study["petsc_options"][::2], study["petsc_options"][1::2]):
         opts.setValue(name.lstrip("-"), value)
     level_options = list(petsc_options) + study["petsc_options"]
-    log = print if comm.rank == 0 else (lambda *a, **k: None)
+    log = say
     summaries = []
     stop = StopRequest().__enter__()      # a signal between two levels stops the study there
     try:

@@ -30,6 +30,7 @@ from ..errors import (
     Stopped,
     UsageError,
 )
+from ..logs import say
 from ..registry import model_spec
 
 
@@ -160,7 +161,7 @@ def member_labels(params, first=0):
     return [f"{first + i} ({', '.join(f'{k}={text[k][i]}' for k in params)})" for i in range(n)]
 
 
-def solve(decks, comm, *, labels=None, progress_seconds=10.0, log=print, journal=None, stop=None):
+def solve(decks, comm, *, labels=None, progress_seconds=10.0, log=say, journal=None, stop=None):
     """Integrate every member; return ``(headlines, series)`` on rank 0 (None elsewhere).
 
     ``labels`` names the members in a solver failure's message (see :func:`member_labels`);
@@ -187,7 +188,7 @@ def solve(decks, comm, *, labels=None, progress_seconds=10.0, log=print, journal
     headlines = [None] * len(decks)
     series = [None] * len(decks)
     labels = labels or [str(i) for i in range(len(decks))]
-    say = log if comm.rank == 0 else (lambda *a, **k: None)
+    say = log
     progress = Progress(len(decks), progress_seconds, say)
     for gi, idx in enumerate(groups.values()):
         mode = decks[idx[0]]["ensemble"]["mode"]

@@ -16,6 +16,7 @@ from ..io.distributed import SEAL_BYTES, seal_file
 from ..io.journal import UnitJournal
 from ..io.results import envelope, write_summary
 from ..io.rundir import unlock_run_dir
+from ..logs import say
 from ..parallel import collective
 from ..rootfind import brackets, illinois_step
 from .common import open_study_dir, recorder_of, stoppable, unit_of
@@ -24,7 +25,7 @@ from .ensemble import expand, member_labels, solve
 
 # ------------------------------------------------------------------------------ inversion
 def run_invert(raw, path, run_dir, comm, *, target, param, bracket, over=None, scan=11,
-               tol=1e-4, max_iter=40, force=False, progress_seconds=10.0, log=print, petsc_options=(),
+               tol=1e-4, max_iter=40, force=False, progress_seconds=10.0, log=say, petsc_options=(),
                resume=False):
     """``isosim invert``: the value of ``param`` in ``bracket`` giving ``target`` (key, value),
     for each value of the ``over`` parameter (key, values) if given.
@@ -43,7 +44,7 @@ def run_invert(raw, path, run_dir, comm, *, target, param, bracket, over=None, s
            "over": [over_key, list(over_vals)] if over else None, "scan": scan, "tol": tol,
            "petsc_options": list(petsc_options)}
     run_dir = open_study_dir(run_dir, comm, "invert", job, base, force=force, resume=resume, log=log)
-    say = log if comm.rank == 0 else (lambda *a, **k: None)
+    say = log
     journal = UnitJournal(run_dir)
     calls = [0]
 

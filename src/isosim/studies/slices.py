@@ -28,6 +28,7 @@ import h5py
 from .. import __version__
 from ..errors import UsageError
 from ..io.sealing import verify_pair
+from ..logs import say
 
 
 def parse_slice(text):
@@ -185,7 +186,7 @@ def slice_dirs(out, dirs, pattern):
     return list(dict.fromkeys(found))
 
 
-def merge_sweep(out, dirs, *, force=False, log=print):
+def merge_sweep(out, dirs, *, force=False, log=say):
     """``isosim merge``: write the sweep that the slices in ``dirs`` together make into ``out``.
 
     Serial (not collective): run it once, not under mpirun. Every input is read and checked

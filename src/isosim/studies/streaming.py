@@ -58,6 +58,7 @@ from ..errors import (
     Stopped,
     UsageError,
 )
+from ..logs import say
 
 #: Sweeps of more members than this are streamed (ISOSIM_STREAM_MEMBERS overrides it, for tests).
 STREAM_MEMBERS = 100_000
@@ -368,7 +369,7 @@ def solve_streamed(plan, decks_of, lo, hi, comm, *, window, progress, journal, s
     )
 
     problem_cls, recorder_cls = REGISTRY[decks_of.base["model"]]
-    say = log if comm.rank == 0 else (lambda *a, **k: None)
+    say = log
     labels = _Labels(plan)
     present = journal.finished() if comm.rank == 0 else set()
     index = []
@@ -538,7 +539,7 @@ def write_streamed(run_dir, base, plan, lo, hi, index, journal, extra, wall, com
 
 # ------------------------------------------------------------------------------ the command
 def run_sweep_streamed(raw, path, run_dir, comm, *, vary=(), samples=0, seed=0, slice_=None, force=False,
-                       progress_seconds=10.0, log=print, petsc_options=(), resume=False):
+                       progress_seconds=10.0, log=say, petsc_options=(), resume=False):
     """:func:`isosim.studies.run_sweep` for a streamed sweep (same arguments). Collective."""
     from ..io.journal import UnitJournal
     from ..io.rundir import unlock_run_dir
@@ -582,7 +583,7 @@ def run_sweep_streamed(raw, path, run_dir, comm, *, vary=(), samples=0, seed=0, 
             log(f"[isosim] {what} over {', '.join(plan.keys) or 'nothing'}; streamed (more than "
                 f"{stream_threshold():,} members): {window:,} members at a time are expanded, batched and "
                 f"integrated, {comm.size} rank(s); results.h5 is written at the end", flush=True)
-        say = log if comm.rank == 0 else (lambda *a, **k: None)
+        say = log
         progress = StreamProgress(hi - lo, progress_seconds, say, comm.size)
         with stage("integrate"), stoppable(run_dir, comm, hi - lo) as stop:
             index = solve_streamed(plan, decks_of, lo, hi, comm, window=window, progress=progress, journal=journal,

@@ -7,6 +7,7 @@ import time
 from ..deck import validate
 from ..io.journal import UnitJournal
 from ..io.rundir import unlock_run_dir
+from ..logs import say
 from ..parallel import collective
 from ..solver.stages import stage
 from .common import open_study_dir, stoppable
@@ -16,7 +17,7 @@ from .slices import sweep_digest, take_slice
 
 
 def run_sweep(raw, path, run_dir, comm, *, vary=(), samples=0, seed=0, slice_=None, force=False,
-              progress_seconds=10.0, log=print, petsc_options=(), resume=False):
+              progress_seconds=10.0, log=say, petsc_options=(), resume=False):
     """``isosim sweep``: expand, solve and write one summary for every member. Collective.
 
     ``slice_ = (K, N)`` runs only the K-th of N contiguous slices of the members (see
