@@ -169,12 +169,18 @@ def load_deck(path, overrides=()):
     dict
         The resolved deck.
     """
+    return validate(load_raw(path, overrides), path)
+
+
+def load_raw(path, overrides=()):
+    """Read a deck and apply ``--set`` overrides, without validating it (a study expands its
+    members from this). Raises DeckError listing every bad override."""
     raw = read_toml(path)
     problems = []
     apply_overrides(raw, overrides, problems)
     if problems:
         raise DeckError(path, problems)
-    return validate(raw, path)
+    return raw
 
 
 def deck_digest(deck):
