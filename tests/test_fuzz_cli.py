@@ -207,8 +207,8 @@ def test_commands_that_start_petsc(argv, tmp_path_factory):
       "--vary", "phases.cpx.beta=0:0.5:10000"], "100,000,000 members"),
     (["sweep", DECKS[0], "--out", "OUT", "--vary", "phases.opx.beta=0.1:nan"], "finite START and STOP"),
     (["invert", DECKS[1], "--out", "OUT", "--bracket", "0:inf"], "finite LOW and HIGH"),
-    # a directory that never held a run: 'no usable checkpoint', exit 4 (an I/O failure)
-    (["restart", INPUT], "is not a run directory"),
+    # a directory that never held a run: refused, exit 2, nothing run in it
+    (["restart", INPUT], "is not the directory of an isosim run or study"),
     # isosim's own options after PETSc's went to PETSc, silently: the run wrote to runs/<deck>
     (["run", DECKS[0], "-ts_type", "rosw", "--out", "OUT"], "--out comes after the PETSc option -ts_type"),
 ])
