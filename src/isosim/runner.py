@@ -24,6 +24,7 @@ from .io.checkpoint import (
     write_checkpoint,
 )
 from .io.distributed import CollectiveFile
+from .io.layout import label
 from .io.results import envelope, write_summary
 from .io.rundir import (  # noqa: F401
     RUN_FILES,
@@ -135,7 +136,7 @@ class Run:
             self.recorder.write_results(h5)
         try:
             with CollectiveFile(self.run_dir / "results.h5", self.comm, prepare=prepare,
-                                size_hint=self.recorder.output_bytes(), seal=True) as f:
+                                size_hint=self.recorder.output_bytes(), seal=True, finish=label) as f:
                 self.recorder.write_fields(f)
         except OSError as exc:
             raise CheckpointIOError(f"error: could not write results in {self.run_dir}: {exc}") from None

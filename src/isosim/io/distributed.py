@@ -127,13 +127,18 @@ class CollectiveFile:
         Put a SHA-256 of the whole file in its HDF5 user block (:func:`check_seal`), so that a
         reader can refuse a damaged file before the HDF5 library parses it: damaged HDF5
         metadata can crash the library, not just make it raise.
+    finish : callable(h5py.File) or None
+        Called on rank 0 alone, last, with the complete file reopened serially (before the
+        seal): the place for metadata over the whole file (dimension scales, isosim.io.layout).
     """
 
     #: free space kept beyond ``size_hint``: HDF5's own metadata and some slack
     MARGIN = 1 << 20
 
-    def __init__(self, path, comm, keep_previous=None, prepare=None, size_hint=None, seal=False):
+    def __init__(self, path, comm, keep_previous=None, prepare=None, size_hint=None, seal=False,
+                 finish=None):
         self.path = path
+        self.finish = finish
         self.seal = seal
         self.comm = comm
         self.keep_previous = keep_previous
@@ -277,6 +282,9 @@ class CollectiveFile:
         self._agree()
         if self.root:
             try:
+                if self.finish is not None:
+                    with h5py.File(self.tmp, "r+") as f:
+                        self.finish(f)
                 with open(self.tmp, "rb+") as fh:
                     if self.seal:
                         _write_seal(fh)
@@ -286,7 +294,7 @@ class CollectiveFile:
                     os.replace(self.path, self.keep_previous)
                 os.replace(self.tmp, self.path)
                 _fsync_dir(self.path.parent)
-            except OSError as err:
+            except (OSError, ValueError) as err:      # ValueError: from finish
                 self.error = err
         errors = self.comm.bcast(None if self.error is None else str(self.error), root=0)
         if errors:

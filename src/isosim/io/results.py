@@ -17,8 +17,11 @@ from .atomic import write_text
 from .sealing import seal_summary
 
 #: Version of the layout of isosim's result files. 2: ``kind`` and ``format_version`` in every
-#: result file, sealed summaries (``results_sha256``, ``summary_sha256``).
-FORMAT_VERSION = 2
+#: result file, sealed summaries (``results_sha256``, ``summary_sha256``). 3: every results.h5
+#: has named axes (HDF5 dimension scales and coordinate variables that xarray/h5netcdf read as
+#: they are) in one order, member first, then time (or profile), then the rest: grain series
+#: and profiles, chamber paths transposed to it (docs/outputs.md).
+FORMAT_VERSION = 3
 
 
 def envelope(kind, model, title="", *, status="complete", ranks=None, wall_time_s=None):

@@ -5,6 +5,7 @@ import numpy as np
 
 from ..physics import soret
 from ..io.distributed import Slab
+from ..io.layout import coordinates, labels, mark_attrs
 from .recording import Recorder, put
 
 
@@ -109,58 +110,79 @@ class CapsuleRecorder(Recorder):
         return lines
 
     def write_results(self, h5):
-        """Series, profiles and the steady state into an open h5py File (rank 0 only)."""
+        """Series, profiles and the steady state into an open h5py File (rank 0 only). Axes:
+        time (or profile), then the rest (docs/outputs.md)."""
         p = self.problem
         names = [sp.name for sp in p.species]
         pairs = self._pairs()
+        pair_names = [e.pair_name(k) for e, k in pairs]
+        elements = [e.name for e in p.elements]
         tau = np.asarray(self.series["tau"])
         g = h5.create_group("series")
         g.attrs["description"] = "exact values at the output times (no interpolation)"
-        put(g, "t_h", tau * self.duration_h, "h", "time since the uniform start")
+        put(g, "t_h", tau * self.duration_h, "h", "time since the uniform start [time]", dims=["time"])
+        put(g, "tau", tau, "1", "time / duration of the run [time]", dims=["time"])
         put(g, "inventory", self.series["inventory"], "1",
-            "mean concentration over the column relative to the start [time, species] (conserved)")
+            "mean concentration over the column relative to the start [time, species] (conserved)",
+            dims=["time", "species"])
         put(g, "steady_fraction", self.series["steady_fraction"], "1",
-            "1 - |c - c_ss| / |c_0 - c_ss| (L2 over the cells) [time, species]")
-        put(g, "pair_steady_fraction", self.series["pair_steady_fraction"], "1",
-            "the same for the delta profile of each isotope pair [time, pair]")
-        put(g, "Omega_permil_per_C_per_amu", self.series["Omega"], "permil/degC/amu",
-            "-slope of delta/Delta m against T over the cells [time, element]")
-        put(g, "T0_C", self.series["T0"], "degC",
-            "temperature where the fitted line meets the starting material [time, element]")
+            "1 - |c - c_ss| / |c_0 - c_ss| (L2 over the cells) [time, species]", dims=["time", "species"])
+        put(g, "pair_steady_fraction", np.asarray(self.series["pair_steady_fraction"]).reshape(len(tau), -1), "1",
+            "the same for the delta profile of each isotope pair [time, pair]", dims=["time", "pair"])
+        put(g, "Omega_permil_per_C_per_amu", np.asarray(self.series["Omega"]).reshape(len(tau), -1),
+            "permil/degC/amu", "-slope of delta/Delta m against T over the cells [time, element]",
+            dims=["time", "element"])
+        put(g, "T0_C", np.asarray(self.series["T0"]).reshape(len(tau), -1), "degC",
+            "temperature where the fitted line meets the starting material [time, element]",
+            dims=["time", "element"])
+        coordinates(g, "t_h", "tau")
 
         pr = h5.create_group("profiles")
-        put(pr, "t_h", np.asarray(self.profiles["tau"]) * self.duration_h, "h", "times of the profiles")
+        put(pr, "t_h", np.asarray(self.profiles["tau"]) * self.duration_h, "h", "times of the profiles [profile]",
+            dims=["profile"])
+        coordinates(pr, "t_h", "x_mm", "T_C")
         st = h5.create_group("steady_state")
         st.attrs["description"] = ("zero-flux steady state computed directly (c ∝ exp(-psi)); it is the "
                                    "discrete scheme's own steady state")
+        coordinates(st, "x_mm", "T_C")
         for grp in (pr, st, h5):
             grp.attrs["species"] = names
-        h5.attrs["pairs"] = [e.pair_name(k) for e, k in pairs]
+        for grp in (g, pr, st):
+            labels(grp, "species", names, "species names")
+            labels(grp, "pair", pair_names, "isotope pairs (heavy/reference)")
+        labels(g, "element", elements, "element names")
+        h5.attrs["pairs"] = pair_names
         h5.attrs["species_units"] = [sp.unit for sp in p.species]
-        h5.attrs["elements"] = [e.name for e in p.elements]
+        h5.attrs["elements"] = elements
 
     def write_fields(self, f):
         """Profiles, coordinates and the steady state, each rank its own cells. Collective."""
         p = self.problem
         n, lo = p.ncells, p.first
         x = (np.arange(p.first, p.last) + 0.5) * p.h * 1e3
-        f.slab("profiles/x_mm", Slab((n,), lo, x), units="mm", description="cell centres from the hot end")
-        f.slab("profiles/T_C", Slab((n,), lo, p.profile.T_C(x)), units="degC",
-               description="temperature at the cell centres")
+        cell = mark_attrs(["cell"])
+        for grp in ("profiles", "steady_state"):
+            f.slab(f"{grp}/x_mm", Slab((n,), lo, x), units="mm", description="cell centres from the hot end [cell]",
+                   **cell)
+            f.slab(f"{grp}/T_C", Slab((n,), lo, p.profile.T_C(x)), units="degC",
+                   description="temperature at the cell centres [cell]", **cell)
         u = self.profile_stack("u").transpose(1, 2, 0)          # (profile, species, cell)
         c0 = np.array([sp.concentration0 for sp in p.species])
         nprof, npair = u.shape[0], len(self._pairs())
         f.slab("profiles/concentration", Slab((nprof, p.nsp, n), lo, u * c0[None, :, None], axis=2),
                units="deck units (see attribute species_units)",
-               description="concentration of each species [profile, species, cell]")
+               description="concentration of each species [profile, species, cell]",
+               **mark_attrs(["profile", "species", "cell"]))
         f.slab("profiles/delta_permil", Slab((nprof, npair, n), lo, self._deltas(u), axis=2), units="permil",
                description="delta of each isotope pair against the standard (start_delta_permil) "
-                           "[profile, pair, cell]")
+                           "[profile, pair, cell]", **mark_attrs(["profile", "pair", "cell"]))
         ss = np.asarray(self.u_ss).reshape(p.nloc, p.nsp).T                 # (species, cell)
         f.slab("steady_state/concentration", Slab((p.nsp, n), lo, ss * c0[:, None], axis=1),
-               units="deck units", description="[species, cell]")
+               units="deck units", description="steady-state concentration of each species [species, cell]",
+               **mark_attrs(["species", "cell"]))
         f.slab("steady_state/delta_permil", Slab((npair, n), lo, self._deltas(ss[None])[0], axis=1),
-               units="permil", description="[pair, cell]")
+               units="permil", description="steady-state delta of each isotope pair [pair, cell]",
+               **mark_attrs(["pair", "cell"]))
 
     def _deltas(self, u):
         """delta against the standard, [profile, pair, cell], from u [profile, species, cell]."""

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..physics.chamber import partition
 from ..physics.constants import ZERO_C
+from ..io.layout import coordinates, labels
 from .recording import Recorder, put
 
 #: units of the per-member quantities of :func:`diagnostics` (trailing [species] axes)
@@ -257,12 +258,22 @@ class ChamberRecorder(Recorder):
         path = self.path()
         g = h5.create_group("path")
         g.attrs["description"] = ("exact values at evenly spaced melt temperatures from T_m° to T_eq "
-                                  "[point, member, species]; masses per initial magma mass M_0")
-        put(g, "s", self.series["tau"], "1", "progress (T_m° - T_m) / (T_m° - T_eq)")
+                                  "[member, time, species]; masses per initial magma mass M_0")
+        # recorded [time, member, ...]; written [member, time, ...] (docs/outputs.md)
+        put(g, "s", self.series["tau"], "1", "progress (T_m° - T_m) / (T_m° - T_eq) [time]", dims=["time"])
+        species = {"element": p.elements, "ratio": p.ratios, "stable": p.stable}
         for k, v in path.items():
-            put(g, k, v, UNITS[k], DOCS.get(k, k))
-        put(g, "state", np.asarray(self.series["rows"]), "mixed",
-            "raw state rows (see isosim.physics.chamber.StateLayout) [point, member, column]")
+            v = np.swapaxes(np.asarray(v), 0, 1)
+            axis = next((a for a in species if DOCS.get(k, "").endswith(f"[.., {a}]")), "species")
+            dims = ["member", "time", axis][:v.ndim]
+            doc = DOCS.get(k, k).replace("[..,", "[member, time,") if v.ndim == 3 else f"{DOCS.get(k, k)} [member, time]"
+            put(g, k, v, UNITS[k], doc, dims=dims)
+        put(g, "state", np.swapaxes(np.asarray(self.series["rows"]), 0, 1), "mixed",
+            "raw state rows (see isosim.physics.chamber.StateLayout) [member, time, column]",
+            dims=["member", "time", "column"])
+        for a, names in species.items():
+            labels(g, a, names, f"{a} names")
+        coordinates(g, "s", "Tm_C")
         g.attrs["elements"] = p.elements
         g.attrs["ratios"] = p.ratios
         g.attrs["stable"] = p.stable
@@ -270,10 +281,12 @@ class ChamberRecorder(Recorder):
         h5.attrs["ratios"] = p.ratios
         h5.attrs["stable"] = p.stable
         e = h5.create_group("energy_balance")
-        put(e, "heat_released_J_kg", p.heat_released, "J/kg",
-            "heat the chamber gives up from T_m° to T_eq, per kg of initial magma")
-        put(e, "heat_absorbed_J_kg", p.heat_per_wallrock, "J/kg",
-            "heat one kg of wall rock absorbs from T_a° to T_eq")
+        for name, v, doc in (("heat_released_J_kg", p.heat_released,
+                               "heat the chamber gives up from T_m° to T_eq, per kg of initial magma"),
+                              ("heat_absorbed_J_kg", p.heat_per_wallrock,
+                               "heat one kg of wall rock absorbs from T_a° to T_eq")):
+            v = np.asarray(v)
+            put(e, name, v, "J/kg", doc + (" [member]" if v.ndim else ""), dims=["member"][:v.ndim])
 
 
 def _num(x):

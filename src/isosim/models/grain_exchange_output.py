@@ -9,6 +9,7 @@ import numpy as np
 
 from ..physics.constants import SECONDS_PER_MYR
 from ..io.distributed import Slab
+from ..io.layout import coordinates, labels, mark, mark_attrs
 from .recording import Recorder, put
 
 
@@ -152,38 +153,60 @@ class GrainRecorder(Recorder):
 
     def write_results(self, h5):
         """Write the series and the small profile data into an open h5py File (rank 0 only;
-        the grain profiles follow, collectively, in :meth:`write_fields`)."""
+        the grain profiles follow, collectively, in :meth:`write_fields`). Axes: member, then
+        time (or profile), then the rest (docs/outputs.md)."""
         p = self.problem
         tau = np.asarray(self.series["tau"])
         g = h5.create_group("series")
         g.attrs["description"] = "exact values at the output times (no interpolation)"
-
-
-        put(g, "tau", tau, "1", "time / duration of the path")
-        put(g, "t_Myr", np.outer(tau, [m.path.duration_Myr for m in p.members]), "Myr",
-            "elapsed time [time, member]")
-        put(g, "T_C", self.series["T_C"], "degC", "temperature [time, member]")
-        put(g, "Delta_permil", self.series["Delta_permil"], "permil",
-            "1000 ln(R_1/R_2) of the pair, R = bulk isotope/reference [time, member, isotope]")
-        put(g, "Delta_measured_permil", self.series["Delta_measured_permil"], "permil",
-            "Delta as measured on mineral separates (cores only, contamination; [measurement]) "
-            "[time, member, isotope]")
-        put(g, "T_apparent_C", self.series["T_apparent_C"], "degC",
-            "temperature recorded by the bulk elemental ratio of the pair [time, member]")
-        put(g, "phase_mean", self.series["phase_mean"], "relative to bulk rock",
-            "volume-averaged concentration [time, isotope, member, phase]")
-        put(g, "inventory", self.series["inventory"], "relative to bulk rock",
-            "total of each isotope in grains and boundary (conserved) [time, isotope, member]")
+        # recorded [time, member, ...]; written [member, time, ...] (the values are not touched)
+        T = np.asarray(self.series["T_C"]).T
+        delta = np.asarray(self.series["Delta_permil"]).transpose(1, 0, 2)
+        measured = np.asarray(self.series["Delta_measured_permil"]).transpose(1, 0, 2)
+        put(g, "tau", tau, "1", "time / duration of the path [time]", dims=["time"])
+        put(g, "t_Myr", np.outer([m.path.duration_Myr for m in p.members], tau), "Myr",
+            "elapsed time [member, time]", dims=["member", "time"])
+        put(g, "T_C", T, "degC", "temperature [member, time]", dims=["member", "time"])
+        put(g, "Delta_permil", delta, "permil",
+            "1000 ln(R_1/R_2) of the pair, R = bulk isotope/reference [member, time, isotope]",
+            dims=["member", "time", "isotope"])
+        put(g, "Delta_measured_permil", measured, "permil",
+            "Delta as measured on mineral separates (cores only, contamination; see the deck's "
+            "measurement table) [member, time, isotope]", dims=["member", "time", "isotope"])
+        put(g, "T_apparent_C", np.asarray(self.series["T_apparent_C"]).T, "degC",
+            "temperature recorded by the bulk elemental ratio of the pair [member, time]",
+            dims=["member", "time"])
+        put(g, "phase_mean", np.asarray(self.series["phase_mean"]).transpose(2, 0, 1, 3), "relative to bulk rock",
+            "volume-averaged concentration [member, time, isotope, phase]",
+            dims=["member", "time", "isotope", "phase"])
+        put(g, "inventory", np.asarray(self.series["inventory"]).transpose(2, 0, 1), "relative to bulk rock",
+            "total of each isotope in grains and boundary (conserved) [member, time, isotope]",
+            dims=["member", "time", "isotope"])
+        labels(g, "isotope", p.isotopes, "isotope names")
+        labels(g, "phase", p.phases, "phase names")
+        coordinates(g, "tau", "t_Myr", "T_C")
         pr = h5.create_group("profiles")
         ptau = np.asarray(self.profiles["tau"])
-        put(pr, "tau", ptau, "1", "normalised times of the profiles")
-        put(pr, "T_C", np.array([[m.path.T_C(t) for m in p.members] for t in ptau]).reshape(len(ptau), -1),
-            "degC", "temperature of each profile [profile, member]")
-        put(pr, "r_over_R", p.grid.centres, "1", "cell centres, radius / grain radius")
-        radii = [c["radius_m"] * 1e3 for m in p.members for c in m.classes]
-        put(pr, "radius_mm", radii, "mm", "grain radius of each class")
-        put(pr, "boundary", np.asarray(self.profiles["boundary"]), "relative to bulk rock",
-            "grain-boundary concentration [profile, isotope, member]")
+        put(pr, "tau", ptau, "1", "normalised times of the profiles [profile]", dims=["profile"])
+        put(pr, "t_Myr", np.outer([m.path.duration_Myr for m in p.members], ptau), "Myr",
+            "elapsed time of each profile [member, profile]", dims=["member", "profile"])
+        put(pr, "T_C", np.array([[m.path.T_C(t) for t in ptau] for m in p.members]).reshape(len(p.members), -1),
+            "degC", "temperature of each profile [member, profile]", dims=["member", "profile"])
+        put(pr, "r_over_R", p.grid.centres, "1", "cell centres, radius / grain radius [cell]", dims=["cell"])
+        radii = np.asarray([c["radius_m"] * 1e3 for m in p.members for c in m.classes])
+        put(pr, "radius_mm", radii, "mm", "grain radius of each class [class]", dims=["class"])
+        put(pr, "r_um", np.outer(radii * 1e3, p.grid.centres), "um",
+            "radius of the cell centres of each class [class, cell]", dims=["class", "cell"])
+        put(pr, "class_member", [mi for mi, m in enumerate(p.members) for _ in m.classes], "1",
+            "member of each class [class]", dims=["class"])
+        labels(pr, "class_phase", [p.phases[c["phase"]] for m in p.members for c in m.classes], "phase of each class")
+        mark(pr["class_phase"], ["class"])
+        boundary = np.asarray(self.profiles["boundary"])      # recorded [profile, isotope, member]
+        put(pr, "boundary", boundary.transpose(2, 0, 1) if boundary.ndim == 3 else boundary,
+            "relative to bulk rock", "grain-boundary concentration [member, profile, isotope]",
+            dims=["member", "profile", "isotope"])
+        labels(pr, "isotope", p.isotopes, "isotope names")
+        coordinates(pr, "tau", "t_Myr", "T_C", "r_over_R", "radius_mm", "r_um", "class_member", "class_phase")
         pr.attrs["class_phase"] = [p.phases[c["phase"]] for m in p.members for c in m.classes]
         pr.attrs["class_member"] = [mi for mi, m in enumerate(p.members) for _ in m.classes]
         h5.attrs["isotopes"] = p.isotopes
@@ -198,12 +221,14 @@ class GrainRecorder(Recorder):
         shape = (grains.shape[0], p.niso, p.ncls_global, p.n)
         start = self.layout()["grains"].start
         bulk = lead.deck["element"]["bulk_concentration"]
+        dims = mark_attrs(["profile", "isotope", "class", "cell"])
         f.slab("profiles/concentration", Slab(shape, start, grains * bulk, axis=2),
                units=lead.deck["element"]["unit"],
-               description="concentration of each isotope scaled by the bulk [profile, isotope, class, cell]")
+               description="concentration of each isotope scaled by the bulk [profile, isotope, class, cell]",
+               **dims)
         ref = lead.ref
         with np.errstate(divide="ignore", invalid="ignore"):
             delta = 1000.0 * (grains / grains[:, ref:ref + 1] - 1.0)
         f.slab("profiles/delta_permil", Slab(shape, start, delta, axis=2), units="permil",
                description="delta of each isotope relative to the reference isotope and the bulk rock "
-                           "(paper eq. 13) [profile, isotope, class, cell]")
+                           "(paper eq. 13) [profile, isotope, class, cell]", **dims)

@@ -4,6 +4,7 @@ checkpoints, and datasets written with units."""
 import numpy as np
 
 from ..io.distributed import Slab
+from ..io.layout import mark
 
 
 class Recorder:
@@ -116,9 +117,12 @@ class Recorder:
             self.profiles[k] = list(arrays.get(f"profiles_{k}", []))
 
 
-def put(group, name, data, units, doc):
-    """Create dataset ``name`` in an h5py group with ``units`` and ``description`` attributes."""
+def put(group, name, data, units, doc, dims=None):
+    """Create dataset ``name`` in an h5py group with ``units`` and ``description`` attributes;
+    ``dims`` names its axes (member, time or profile, then the rest: docs/outputs.md)."""
     ds = group.create_dataset(name, data=np.asarray(data))
     ds.attrs["units"] = units
     ds.attrs["description"] = doc
+    if dims is not None:
+        mark(ds, dims)
     return ds

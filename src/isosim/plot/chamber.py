@@ -20,6 +20,7 @@ from .common import (
     key_label,
     key_symbol,
     panel_grid,
+    read,
     sweep_title,
 )
 
@@ -63,10 +64,10 @@ def load(h5, summary):
     data = {}
     if "path" in h5:
         g = h5["path"]
-        data = {k: g[k][:].T for k in ("Tm_C", "Ta_C", *MASSES) if k in g}
+        data = {k: read(g[k], "member", "time") for k in ("Tm_C", "Ta_C", *MASSES) if k in g}
         for key, kind in (("Cm_ppm", "elements"), ("eps_m", "ratios"), ("delta_m", "stable")):
             for j, n in enumerate(species[kind] if key in g else []):
-                data[f"{key}.{n}"] = g[key][:, :, j].T
+                data[f"{key}.{n}"] = read(g[key], "member", "time", kind[:-1] if kind != "stable" else kind)[:, :, j]
     elif "series" in h5:
         g = h5["series"]
         names = ["Tm_C", "Ta_C", *MASSES] + [f"{key}.{n}" for key, kind in (

@@ -366,9 +366,10 @@ def time_axis(ax, T, t_Myr, label="time since the start (Myr)"):
 
 
 def _dims(ds):
-    """The axis names of an HDF5 dataset: its dimension-scale labels, else the ``[a, b]`` of its description."""
+    """The axis names of an HDF5 dataset: its dimension labels or the names of its dimension
+    scales (docs/outputs.md), else the ``[a, b]`` of its description."""
     try:
-        names = [d.label for d in ds.dims]
+        names = [d.label or (d[0].name.split("/")[-1] if len(d) else "") for d in ds.dims]
     except Exception:
         names = []
     if len(names) == ds.ndim and all(names):

@@ -13,6 +13,7 @@ from ..deck import to_toml, validate
 from ..errors import UsageError
 from ..io.atomic import atomic_path
 from ..io.distributed import SEAL_BYTES, seal_file
+from ..io.layout import coordinates, label, labels, mark
 from ..io.journal import UnitJournal
 from ..io.results import envelope, write_summary
 from ..io.rundir import unlock_run_dir
@@ -112,19 +113,27 @@ def run_invert(raw, path, run_dir, comm, *, target, param, bracket, over=None, s
                 h5.attrs["target"] = f"{tkey}={tval}"
                 unit_p = unit_of(base, param)
                 tunit = rec.unit(tkey)
-                datasets = [("solution", x, unit_p, f"{param} reproducing {tkey} = {tval:g}, per --over value"),
-                            ("bracket", np.stack([a, b], axis=1), unit_p, "final root bracket [over value, (low, high)]"),
-                            ("residual", fx, tunit, f"{tkey} - target at the solution"),
-                            ("scan_grid", grid, unit_p, f"{param} values of the initial scan"),
-                            ("scan_residual", res, tunit, f"{tkey} - target over the scan [over value, scan point]")]
+                # one member per --over value (docs/outputs.md): [member, ...]
+                datasets = [("solution", x, unit_p, f"{param} reproducing {tkey} = {tval:g}, per --over value "
+                             "[member]", ["member"]),
+                            ("bracket", np.stack([a, b], axis=1), unit_p, "final root bracket [member, bound]",
+                             ["member", "bound"]),
+                            ("residual", fx, tunit, f"{tkey} - target at the solution [member]", ["member"]),
+                            ("scan_grid", grid, unit_p, f"{param} values of the initial scan [scan]", ["scan"]),
+                            ("scan_residual", res, tunit, f"{tkey} - target over the scan [member, scan]",
+                             ["member", "scan"])]
                 if over_key:
                     h5.attrs["over"] = over_key
                     datasets.append(("over_values", np.asarray(over_vals, dtype=float), unit_of(base, over_key),
-                                     f"values of {over_key}"))
-                for name, data, unit, doc in datasets:
+                                     f"values of {over_key} [member]", ["member"]))
+                for name, data, unit, doc, dims in datasets:
                     ds = h5.create_dataset(name, data=data)
                     ds.attrs["units"] = unit
                     ds.attrs["description"] = doc
+                    mark(ds, dims)
+                labels(h5, "bound", ["low", "high"], "ends of the root bracket")
+                coordinates(h5, "scan_grid", *(["over_values"] if over_key else []))
+                label(h5)
             seal_file(tmp)
         # last: its presence (status complete) marks a finished inversion
         write_summary(run_dir, summary)

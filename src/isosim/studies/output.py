@@ -10,6 +10,7 @@ from ..deck import to_toml
 from ..errors import CheckpointIOError
 from ..io.atomic import atomic_path
 from ..io.distributed import SEAL_BYTES, seal_file
+from ..io.layout import label_ensemble
 from ..io.results import envelope, write_summary
 from .common import h5_name, recorder_of, unit_of
 
@@ -70,6 +71,7 @@ def write_ensemble(run_dir, base, params, headlines, series, extra_summary, wall
                         sl.attrs[name] = value
                     sl.attrs["sweep_digest"] = extra_summary["sweep_digest"]
                     sl.create_dataset("member_index", data=np.arange(sliced["first_member"], sliced["stop_member"]))
+                label_ensemble(h5, keys)       # named axes for xarray (docs/outputs.md)
             seal_file(tmp)
         write_summary(run_dir, summary)
     except OSError as exc:

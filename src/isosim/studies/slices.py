@@ -160,7 +160,8 @@ def _read_series(d, n_members):
     """Per-member series of a slice's results.h5 as a list of {key: row} (rows NaN-padded)."""
     try:
         with h5py.File(d / "results.h5", "r") as h5:
-            data = {ds.attrs.get("key", name): ds[()] for name, ds in h5["series"].items()}
+            # the recorded series carry their key; coordinates (member, time, the varied values) do not
+            data = {ds.attrs["key"]: ds[()] for ds in h5["series"].values() if "key" in ds.attrs}
     except (OSError, KeyError) as exc:
         raise UsageError(f"error: cannot read the series of {d / 'results.h5'}: {exc}") from None
     if any(v.shape[0] != n_members for v in data.values()):

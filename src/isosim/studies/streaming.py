@@ -418,6 +418,7 @@ def write_streamed(run_dir, base, plan, lo, hi, index, journal, extra, wall, com
     from ..io import jsonfile
     from ..io.atomic import atomic_path, write_text
     from ..io.distributed import SEAL_BYTES, seal_file
+    from ..io.layout import label_ensemble
     from ..io.sealing import seal_summary
     from .common import h5_name, recorder_of, unit_of
 
@@ -508,6 +509,7 @@ def write_streamed(run_dir, base, plan, lo, hi, index, journal, extra, wall, com
                         sl.attrs[name] = value
                     sl.attrs["sweep_digest"] = extra["sweep_digest"]
                     sl.create_dataset("member_index", data=np.arange(lo, hi))
+                label_ensemble(h5, plan.keys)  # named axes for xarray (docs/outputs.md)
             seal_file(tmp)
         results_stats = {}
         for k, st in stats.items():
