@@ -3,15 +3,20 @@
 (a) run.sbatch on 2 tasks equals ``mpirun -n 2 isosim run``; (b) submit_sweep.sh (a 3-task
 array and the merge job that depends on it) equals the sweep run at once, and a failing
 array cancels its merge; (c) restart_chain.sbatch with a one-minute time limit needs >= 2
-requeues and ends bitwise equal to an uninterrupted run.
+requeues and ends bitwise equal to an uninterrupted run; (d) submit_sweep.sh with a one-minute
+time limit: every slice stops on USR1, requeues itself and continues with ``isosim restart``,
+the afterok merge waits for the requeued tasks, and the merged sweep is bitwise the direct
+sweep; what array_sweep.sbatch does with an existing slice directory (continue, skip, replace).
 
-The chain (c) runs ~2.5 min of compute on one CPU, so it is submitted first (fixture
-``chain``, started by (b)) and the other tests run beside it on the second CPU; the
-uninterrupted reference runs at the same time outside SLURM. Skipped only where SLURM cannot
+The sweep (d) needs both CPUs for ~3 min, so it runs first, alone. The chain (c) runs ~2.5 min
+of compute on one CPU, so it is submitted next (fixture ``chain``, started by (b)) and the
+other tests run beside it on the second CPU; the uninterrupted references run at the same
+time outside SLURM. Skipped only where SLURM cannot
 be installed (not Linux, not root, no apt-get); a SLURM that is installed but does not start
 is an error.
 """
 
+import itertools
 import json
 import os
 import re
@@ -23,7 +28,7 @@ from pathlib import Path
 import h5py
 import pytest
 
-from conftest import CLEAN_ENV, INPUT, ROOT, isosim_cmd, needs_mpirun, run_cli
+from support import CLEAN_ENV, INPUT, ROOT, isosim_cmd, needs_mpirun, run_cli
 from slurm_cluster import SlurmCluster, Unavailable, ensure_installed
 from sweep_compare import _h5_items, _same, assert_same_sweep
 
@@ -104,6 +109,113 @@ def _results(d):
         return _h5_items(f)
 
 
+# ------------------------------------------------------------------------------ (d)
+# (d): 400 members of the Fig. 1 deck in batches of 8, refined and at a tight tolerance so that
+# each of the 2 slices needs ~50-110 s of compute here (the slow-cooled half, slice 1, ~1.6x
+# the other), i.e. more than one one-minute segment. The batches are formed by stiffness
+# order; 200 members per slice are 25 whole batches of the direct sweep's 50, so the merged
+# sweep is bitwise the direct one (batch mode).
+LIMIT_SWEEP = ["--vary", "temperature.rate_C_per_Myr=log:1:1e7:400", "--set", "ensemble.batch_size=8",
+               "--set", "grid.cells=400", "--set", "solver.rtol=1e-10"]
+# USR1 10-40 s before the one-minute limit: segments of 20-50 s, >= 40 s between USR1 and the kill
+LIMIT_SIGNAL = "B:USR1@10"
+SEGMENT = re.compile(r"\[sweep\] array job \d+ task (\d+) segment (\d+) \(SLURM_RESTART_COUNT=(\d+)\).* at (\d+)")
+
+
+def test_array_sweep_past_time_limit_requeues_restarts_and_merges(cluster, tmp_path):
+    """submit_sweep.sh with --time=1 and --signal=B:USR1@10, 2 slices that each need more than
+    one segment: USR1 -> isosim keeps its finished batches, exits 75 -> the task requeues itself
+    -> the next segment runs 'isosim restart' on the slice; the afterok merge waits for the
+    requeued tasks, and the merged sweep is bitwise the uninterrupted direct sweep.
+
+    Runs before the restart chain is submitted (the fixture of (b) and (c)): it needs both CPUs."""
+    t0 = time.monotonic()
+    ref = subprocess.Popen(isosim_cmd(["sweep", DECK, *LIMIT_SWEEP, "--out", tmp_path / "direct", "--progress", "0"]),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=CLEAN_ENV)
+    try:
+        array, merge = _submit_sweep(cluster, tmp_path, "sw", *LIMIT_SWEEP, nslices=2,
+                                     settings={"TIME": "1", "SIGNAL": LIMIT_SIGNAL})
+        outs = {k: tmp_path / f"isosim-sweep-{array}_{k}.out" for k in (1, 2)}
+        merge_out = tmp_path / f"isosim-merge-{merge}.out"
+        tasks = cluster.wait(array, timeout=600)
+        _assert_completed(tasks, [*outs.values(), merge_out])
+        rec = cluster.wait(merge, timeout=120)[merge]
+        _assert_completed({merge: rec}, [*outs.values(), merge_out])
+        wall = time.monotonic() - t0
+        assert ref.wait(timeout=300) == 0, ref.stdout.read()
+    finally:
+        if ref.poll() is None:
+            ref.kill()
+            ref.wait()
+    by_task = {int(t["ArrayTaskId"]): t for t in tasks.values()}
+    assert sorted(by_task) == [1, 2]
+    report = []
+    for k, out in outs.items():
+        log = _output(out)
+        segs = [(int(n), int(c), int(t)) for kk, n, c, t in SEGMENT.findall(log) if int(kk) == k]
+        stops = log.count("isosim exited with 75")
+        usr1 = [int(t) for t in re.findall(r"\[sweep\] USR1 at (\d+)", log)]
+        starts = [t for _, _, t in segs]
+        report.append(f"slice {k}: {len(segs)} segments, Restarts={by_task[k]['Restarts']}, USR1 after "
+                      f"{[u - s for s, u in zip(starts, usr1)]} s of each segment, requeue gaps "
+                      f"{[b - a for a, b in zip(usr1, starts[1:])]} s")
+        # one output file per task (--open-mode=append): segment n has SLURM_RESTART_COUNT n-1
+        assert [(n, c) for n, c, _ in segs] == [(n, n - 1) for n in range(1, len(segs) + 1)], log
+        assert len(segs) >= 2, (f"slice {k} finished within one one-minute segment: this machine is fast "
+                                f"enough to need a larger sweep in LIMIT_SWEEP\n{log}")
+        assert int(by_task[k]["Restarts"]) == len(segs) - 1 == stops <= len(usr1), log
+        assert log.count(f"requeueing array task {array}_{k}") == stops, log
+        # the first segment starts the slice, every later one continues it
+        assert log.count(f"isosim sweep {DECK}") == 1 and "--force" in log.split("isosim restart")[0], log
+        assert log.count(f"isosim restart sw.slices/slice-{k} ") == len(segs) - 1, log
+        assert log.count("members are finished and kept") == stops, log
+        assert "isosim exited with 0" in log and "Traceback" not in log, log
+        # every segment but the last kept more batches; a restart keeps what was kept before
+        kept = [(int(a), int(b)) for a, b in re.findall(r"\[sweep\] (\d+) unit\(s\) kept in \S+, (\d+) in this", log)]
+        assert len(kept) == stops and all(new > 0 for _, new in kept), log
+        assert [a for a, _ in kept] == list(itertools.accumulate(new for _, new in kept)), log
+    # the merge started only after the last segment of the last task had ended
+    ends = [by_task[k]["EndTime"] for k in by_task]
+    assert rec["StartTime"] >= max(ends), (rec["StartTime"], ends)
+    print(f"\narray sweep past its time limit: {'; '.join(report)}; merge started {rec['StartTime']} "
+          f"after the tasks ended {sorted(ends)}; {wall:.0f} s from submission to the merged sweep")
+    assert assert_same_sweep(tmp_path / "sw", tmp_path / "direct") == 0.0
+    merged = json.loads((tmp_path / "sw" / "summary.json").read_text())
+    assert [m["dir"] for m in merged["merged_from"]] == ["sw.slices/slice-1", "sw.slices/slice-2"]
+
+
+def test_array_sweep_continues_skips_or_replaces_a_slice(tmp_path):
+    """What array_sweep.sbatch does with a slice directory that exists (the script run as the
+    batch shell would run it, without SLURM): a slice of this sweep that is complete is left
+    alone; one that is unfinished is continued with 'isosim restart'; one of another sweep (other
+    SWEEP_ARGS) is replaced with --force."""
+    sweep = ["--set", "grid.cells=20", "--vary", "temperature.rate_C_per_Myr=1,1e3,1e7,1e5"]
+
+    def task(*args, **settings):
+        env = job_env(DECK=DECK, OUT="sw", NSLICES=2, SWEEP_ARGS=" ".join(args), PROGRESS=0, LAUNCH="env",
+                      SLURM_ARRAY_JOB_ID=7, SLURM_ARRAY_TASK_ID=2, **settings)
+        p = subprocess.run(["bash", SLURM / "array_sweep.sbatch"], cwd=tmp_path, env=env, capture_output=True,
+                           text=True, timeout=120)
+        assert p.returncode == 0, p.stdout + p.stderr
+        return p.stdout + p.stderr
+
+    d = tmp_path / "sw.slices" / "slice-2"
+    log = task(*sweep)
+    assert "isosim sweep" in log and "--slice 2/2" in log and "replacing" not in log, log
+    first = json.loads((d / "summary.json").read_text())
+    assert first["slice"]["first_member"] == 2 and first["status"] == "complete"
+    stamp = (d / "results.h5").stat().st_mtime_ns
+    log = task(*sweep)
+    assert "is complete; nothing to do" in log and (d / "results.h5").stat().st_mtime_ns == stamp, log
+    (d / "summary.json").unlink()                 # as if stopped after its last unit was kept
+    log = task(*sweep)
+    assert "isosim restart sw.slices/slice-2" in log, log
+    assert json.loads((d / "summary.json").read_text())["members"] == first["members"]
+    log = task(*sweep, "--set", "phases.opx.beta=0.1")    # another sweep: replaced
+    assert "holds no unfinished slice of this sweep: replacing it" in log and "--force" in log, log
+    assert json.loads((d / "summary.json").read_text())["sweep_digest"] != first["sweep_digest"]
+
+
 # ------------------------------------------------------------------------------ (c) set-up
 @pytest.fixture(scope="module")
 def chain(cluster, tmp_path_factory):
@@ -126,10 +238,10 @@ SWEEP = ["--set", "grid.cells=20", "--set", 'ensemble.mode="independent"',
          "--vary", "temperature.rate_C_per_Myr=1,1e3,1e7", "--vary", "phases.opx.beta=0.02,0.2"]
 
 
-def _submit_sweep(cluster, tmp, out, *sweep_args, nslices=3):
+def _submit_sweep(cluster, tmp, out, *sweep_args, nslices=3, settings=None):
+    env = job_env(**{"TIME": "5", "PROGRESS": "0", **(settings or {})})
     p = subprocess.run([SLURM / "submit_sweep.sh", DECK, str(nslices), out, *sweep_args], cwd=tmp,
-                       capture_output=True, text=True, timeout=60,
-                       env=dict(job_env(TIME="5", PROGRESS="0"), SLURM_CONF=str(cluster.conf)))
+                       capture_output=True, text=True, timeout=60, env=dict(env, SLURM_CONF=str(cluster.conf)))
     assert p.returncode == 0, p.stderr
     array = re.search(r"array job (\d+)", p.stdout).group(1)
     merge = re.search(r"merge job (\d+)", p.stdout).group(1)
