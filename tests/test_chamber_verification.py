@@ -81,9 +81,9 @@ def test_closed_system_fractional_crystallisation(tmp_path):
     out = _run(tmp_path, "afc", "--set", "assimilation.chi=0", "--set", f"elements.Sr.dH_magma_J_mol={dH}",
                "--set", "elements.Ni.D_magma=4.0")
     with h5py.File(out / "results.h5") as h5:
-        T = h5["path/Tm_C"][:, 0] + 273.15
-        Mm = h5["path/Mm"][:, 0]
-        C = h5["path/Cm_ppm"][:, 0, :]
+        T = h5["path/Tm_C"][0, :] + 273.15
+        Mm = h5["path/Mm"][0, :]
+        C = h5["path/Cm_ppm"][0, :, :]
         els = list(h5.attrs["elements"])
     a, b, Ts, Tl = 450.0, -10.5, 950 + 273.15, 1320 + 273.15
     f = lambda t: 1.0 / (1.0 + a * np.exp(b * (t - Ts) / (Tl - Ts)))
@@ -106,9 +106,9 @@ def test_rayleigh_with_linear_productivity(tmp_path):
     """Linear f_m and constant D: C_m = C° F^(D-1) with F the melt fraction (analytic)."""
     out = _run(tmp_path, "afc", "--set", "assimilation.chi=0", "--set", "productivity.magma.form=\"linear\"")
     with h5py.File(out / "results.h5") as h5:
-        T = h5["path/Tm_C"][:, 0]
-        F = h5["path/Mm"][:, 0]
-        C = h5["path/Cm_ppm"][:, 0, :]
+        T = h5["path/Tm_C"][0, :]
+        F = h5["path/Mm"][0, :]
+        C = h5["path/Cm_ppm"][0, :, :]
     assert np.max(np.abs(F - (T - 950.0) / 370.0)) < 1e-12
     for k, (C0, D) in enumerate(((700.0, 1.5), (30.0, 0.25), (1.3, 0.1), (100.0, 2.0))):
         assert np.max(np.abs(C[:, k] / (C0 * F ** (D - 1.0)) - 1.0)) < 1e-8
@@ -119,9 +119,9 @@ def test_wallrock_fractional_melting_matches_eq9_and_A18(shipped):
     mean of all melt formed C_a° [1 - (1 - f_a)^(1/D_a)] / f_a (A18, with its misprinted
     '[-f_a]' read as [1 - f_a])."""
     with h5py.File(shipped["afc"] / "results.h5") as h5:
-        Ta = h5["path/Ta_C"][:, 0] + 273.15
-        Ca = h5["path/Ca_ppm"][:, 0, :]
-        Cavg = h5["path/Ca_avg_ppm"][:, 0, :]
+        Ta = h5["path/Ta_C"][0, :] + 273.15
+        Ca = h5["path/Ca_ppm"][0, :, :]
+        Cavg = h5["path/Ca_avg_ppm"][0, :, :]
     fa = 1.0 / (1.0 + 400.0 * np.exp(-11.0 * (Ta - 1223.15) / 150.0))
     fa0 = 1.0 / (1.0 + 400.0 * np.exp(-11.0 * (873.15 - 1223.15) / 150.0))
     F = (fa - fa0) / (1 - fa0)

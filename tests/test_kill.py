@@ -173,9 +173,11 @@ def test_recordings_are_appended(finished):
         n = sum(t.size for t in taus)
         assert np.array_equal(np.concatenate(taus), r["series/tau"][:n])
         assert r["series/tau"][n] > ck.meta["time"]
+        # recorded [time, member, ...] / inventory [time, isotope, member]; results.h5 [member, time, ...]
+        back = {"Delta_permil": (1, 0, 2), "T_apparent_C": (1, 0), "inventory": (1, 2, 0)}
         for name in ("Delta_permil", "T_apparent_C", "inventory"):
             joined = np.concatenate([a[f"outputs/series_{name}"][()], b[f"outputs/series_{name}"][()]])
-            assert np.array_equal(joined, r[f"series/{name}"][:n]), name
+            assert np.array_equal(joined, r[f"series/{name}"][()].transpose(back[name])[:n]), name
         profiles = a["fields/profile_grains"].shape[1] + b["fields/profile_grains"].shape[1]
         assert profiles == ck.outputs["profiles_tau"].size == np.count_nonzero(r["profiles/tau"][()] <= ck.meta["time"])
 

@@ -129,5 +129,6 @@ def label_ensemble(h5, varied):
     if "series" in h5:
         coordinates(h5["series"], *[k for k in ("tau", "t_Myr", "T_C") if k in h5["series"]])
     if "slice/member_index" in h5:
+        h5["slice/member_index"].attrs.update(units="1", description="index of each member in the whole sweep [member]")
         coordinates(h5["slice"], "member_index")
     label(h5)
