@@ -22,5 +22,9 @@ run: setup
 test: setup
 	$(VENV)/bin/python -m pytest -q tests
 
+# the fast tier (a developer's loop, under 3 minutes): seams, in-process numerics, input checks
+test-fast: setup
+	$(VENV)/bin/python -m pytest -q -m fast tests
+
 clean:
 	rm -rf runs .pytest_cache

@@ -28,7 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 #: summary fields that describe the run, not its results
 RUN_FIELDS = {"wall_time_s", "ranks", "results_sha256", "summary_sha256", "deck", "isosim_version",
-              "command", "run_dir", "merged_from", "petsc_options", "title", "non_finite"}
+              "command", "run_dir", "merged_from", "petsc_options", "title", "non_finite",
+              "kind", "format_version"}   # the file format's own fields (io/results.py)
 
 
 def decks():

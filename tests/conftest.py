@@ -1,85 +1,29 @@
-"""Shared test helpers: run the CLI (optionally under mpirun) and decks as dicts."""
+"""pytest set-up: the helpers live in tests/support (imported here so that every test process
+has the environment they set), plus the session's strict-JSON check."""
 
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-INPUT = ROOT / "input"
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # 'support' and the helper modules
 
-# Open MPI as root (containers, CI) and more ranks than cores
-os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
-os.environ.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-os.environ.setdefault("OMPI_MCA_rmaps_base_oversubscribe", "1")
+import support  # noqa: E402,F401  (sets the Open MPI variables, finds PETSc, limits threads)
 
-MPIRUN = shutil.which("mpirun") or shutil.which("mpiexec")
-
-#: The environment before any test initialises MPI in this process. Open MPI's singleton
-#: initialisation adds OMPI_/PMIX_ variables that make a child mpirun fail silently (exit 1),
-#: so every subprocess gets this snapshot.
-CLEAN_ENV = dict(os.environ)
-
-# isosim limits BLAS threads (importing it, before numpy loads) and finds PETSc itself, as
-# for a user; the children above do the same on their own (PETSC_DIR is not in CLEAN_ENV
-# unless the user set it). In-process tests import petsc4py, so it is found here too.
-import isosim  # noqa: E402,F401
-from isosim.startup import find_petsc  # noqa: E402
-
-find_petsc()
+#: The fast tier (``make test-fast``, a developer's loop: under 3 minutes on 2 cores): files
+#: that check the code's seams, the numerics in-process against analytic solutions, and
+#: input validation, without long runs. Their mpirun and SLURM tests stay out of it.
+FAST_FILES = {"test_architecture.py", "test_rootfind.py", "test_docs.py", "test_operators.py", "test_soret_fit.py",
+              "test_data_files.py", "test_verification_sphere.py", "test_capsule_verification.py",
+              "test_chamber_verification.py", "test_bad_decks.py", "test_environment.py"}
 
 
-def isosim_cmd(args, np=None):
-    cmd = [sys.executable, "-m", "isosim", *map(str, args)]
-    if np:
-        cmd = [MPIRUN, "-n", str(np), *cmd]
-    return cmd
-
-
-def run_cli(args, np=None, cwd=None, timeout=600, check=None):
-    """Run ``isosim ARGS`` (under ``mpirun -n np`` if given); return CompletedProcess."""
-    proc = subprocess.run(isosim_cmd(args, np), cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env=CLEAN_ENV)
-    if check is not None and proc.returncode != check:
-        raise AssertionError(f"exit {proc.returncode} != {check}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
-    return proc
-
-
-def load_raw(name):
-    """A shipped deck as a raw dict (before validation)."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:
-        import tomli as tomllib
-    return tomllib.loads((INPUT / name).read_text())
-
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def check_png(path):
-    """``path`` exists, is a PNG and is not a blank canvas."""
-    assert path.is_file(), f"{path} was not written"
-    data = path.read_bytes()
-    assert data[:8] == PNG_SIGNATURE, f"{path} is not a PNG"
-    assert len(data) > 10_000, f"{path} is only {len(data)} bytes: an empty figure?"
-
-
-def check_plot_dir(out, expected):
-    """``isosim plot OUT`` writes exactly the ``expected`` PNGs into OUT/figures, names each
-    one it wrote, and leaves no temporary file behind."""
-    proc = run_cli(["plot", out], check=0)
-    for name in expected:
-        check_png(out / "figures" / name)
-        assert str(out / "figures" / name) in proc.stdout
-    assert sorted(p.name for p in (out / "figures").glob("*.png")) == sorted(expected)
-    assert not list((out / "figures").glob(".*")), "a temporary file was left behind"
-
-
-needs_mpirun = pytest.mark.skipif(MPIRUN is None, reason="mpirun not found")
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Mark the fast tier: ``pytest -m fast`` (``make test-fast``); ``make test`` runs all."""
+    for item in items:
+        if item.path.name in FAST_FILES and not any(item.get_closest_marker(m) for m in ("mpi", "slurm", "slow")):
+            item.add_marker(pytest.mark.fast)
 
 
 def pytest_sessionfinish(session, exitstatus):

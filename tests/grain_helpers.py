@@ -6,7 +6,7 @@ from petsc4py import PETSc  # noqa: F401  (initialises PETSc)
 
 from isosim.deck import validate
 from isosim.models import GrainExchangeProblem, GrainRecorder
-from isosim.solver.driver import Driver
+from isosim.solver.driver import integrated
 
 
 #: Relative inventory drift allowed over a whole run. Cell unknowns: every face flux cancels
@@ -21,15 +21,8 @@ DRIFT = {"cells": 1e-12, "eigen": 1e-10}
 def run_decks(raw_decks, problem_cls=GrainExchangeProblem, comm=MPI.COMM_WORLD):
     """Validate and integrate raw decks as one batch; return (problem, recorder)."""
     decks = [validate(r) for r in raw_decks]
-    problem = problem_cls(decks, comm)
-    rec = GrainRecorder(problem)
-    drv = Driver(problem, rec, decks[0]["solver"], decks[0]["checkpoint"], write_checkpoint=None,
-                 progress_seconds=0)
-    try:
-        drv.run()
-    finally:
-        drv.destroy()
-    return problem, rec
+    with integrated(decks, comm, problem_cls=problem_cls, recorder_cls=GrainRecorder) as (problem, rec, _):
+        return problem, rec
 
 
 def final_delta(rec, member=0, isotope=1):

@@ -50,6 +50,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from support import OPEN_MPI, read_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUT = ROOT / "input"
@@ -73,9 +74,7 @@ _RESUMED = re.compile(r"restarting from step (\d+)\b.*?\b(checkpoint(?:\.prev)?\
 def default_env():
     """The environment for child runs: Open MPI as root and oversubscribed, one thread."""
     env = dict(os.environ)
-    env.update({"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-                "OMPI_MCA_rmaps_base_oversubscribe": "1", "OMP_NUM_THREADS": "1",
-                "OPENBLAS_NUM_THREADS": "1"})
+    env.update(OPEN_MPI)     # (isosim itself keeps BLAS to one thread per rank)
     return env
 
 
@@ -218,7 +217,7 @@ def compare_results(ref_dir, run_dir, rtol=0.0):
             if not _equal(x, y, rtol, n):
                 diff = np.abs(x - y).max() if x.shape == y.shape and x.dtype.kind == "f" else "shape"
                 raise ChainError(f"results.h5 {n} differs from the uninterrupted run (max |diff| {diff})")
-    sa, sb = (json.loads((d / "summary.json").read_text()) for d in (ref_dir, run_dir))
+    sa, sb = (read_summary(d) for d in (ref_dir, run_dir))
     for k in ("members", "steps", "status"):
         if sa[k] != sb[k] and (rtol == 0 or k != "members" or not _close_members(sa[k], sb[k], rtol)):
             raise ChainError(f"summary.json {k} differs: {sa[k]} != {sb[k]}")
@@ -431,7 +430,7 @@ class Chain:
                 raise ChainError(f"checkpoint.h5 is not a complete checkpoint after a kill ({why}): {where}")
             t.checkpoints_checked += 1
         if "summary.json" in names:
-            s = json.loads((self.run_dir / "summary.json").read_text())
+            s = read_summary(self.run_dir)
             if s.get("status") != "complete" or "results.h5" not in names:
                 raise ChainError(f"summary.json exists but the run is not complete: {where}")
 

@@ -10,7 +10,7 @@ import numpy as np
 from mpi4py import MPI
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from conftest import load_raw  # noqa: E402
+from support import load_raw  # noqa: E402
 from grain_helpers import run_decks  # noqa: E402
 
 base = load_raw("xiong_fig1.toml")

@@ -1,18 +1,18 @@
 """Compare two sweep directories (summary.json and results.h5): a merged sweep against the
 same sweep run directly. Used by test_sweep_slices.py and test_slurm.py."""
 
-import json
 import re
 
 import h5py
 import numpy as np
+from support import read_summary
 
 #: summary fields allowed to differ between a merged and a direct sweep
 RUN_FIELDS = ("wall_time_s", "ranks", "merged_from", "results_sha256", "summary_sha256")
 
 
 def _summary(d):
-    s = json.loads((d / "summary.json").read_text())
+    s = read_summary(d)
     return {k: v for k, v in s.items() if k not in RUN_FIELDS}
 
 

@@ -164,6 +164,17 @@ def test_a_problem_missing_a_hook_fails_when_defined():
             pass
 
 
+def test_command_line_and_studies_import_without_petsc():
+    """PETSc reads its options once, when it starts: nothing the command line imports before
+    isosim.startup.init_petsc may load petsc4py.PETSc (else -ts_rtol, -log_view are ignored)."""
+    import subprocess
+    import sys
+    code = ("import sys, isosim.cli, isosim.studies, isosim.studies.slices, isosim.preflight, isosim.runner; "
+            "print('petsc4py.PETSc' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False", out
+
+
 def test_deck_layer_imports_without_petsc():
     """Reading and validating a deck loads neither PETSc nor MPI (a login node, isosim check)."""
     import subprocess

@@ -26,13 +26,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLEAN_ENV
+from support import child_env
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "input" / "xiong_fig1.toml"
 REF_TEXT = REFERENCE.read_text(encoding="utf-8")
 
-ENV = dict(CLEAN_ENV, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+ENV = child_env()
 
 HEADER = "error: input deck "
 BULLET = "  - "

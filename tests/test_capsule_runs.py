@@ -1,13 +1,12 @@
 """The capsule model through the command line: 1, 2 and 3 ranks agree, checkpoints restart to
 the same result, the paper's time-series question, bad decks rejected."""
 
-import json
 
 import h5py
 import numpy as np
 import pytest
 
-from conftest import INPUT, needs_mpirun, run_cli
+from support import INPUT, needs_mpirun, read_summary, run_cli
 
 DECK = INPUT / "huang2010_timeseries.toml"
 FAST = ["--set", "capsule.cells=120", "--progress", "0"]
@@ -47,7 +46,7 @@ def test_ranks_agree(reference, tmp_path, n):
 def test_paper_time_series(reference):
     """Huang et al. (2010) Fig. 1: isotopes at steady state within 46 h, MgO ~60 % there
     (our L2 measure, with the deck's assumed D_MgO), and > 90 % after 168 h."""
-    res = json.loads((reference / "summary.json").read_text())["results"]
+    res = read_summary(reference)["results"]
     at46, at168 = res["steady_fraction"]["46 h"], res["steady_fraction"]["168 h"]
     for k in ("24Mg", "26Mg", "delta 26Mg/24Mg", "delta 25Mg/24Mg"):
         assert at46[k] > 0.99, (k, at46[k])

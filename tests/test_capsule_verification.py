@@ -21,8 +21,8 @@ from petsc4py import PETSc
 from scipy.integrate import quad
 
 from isosim.deck import validate
-from isosim.models import CapsuleProblem, CapsuleRecorder
-from isosim.solver.driver import Driver
+from isosim.models import CapsuleProblem
+from isosim.solver.driver import integrated
 
 L_MM, D, S_T, T_HOT, T_COLD = 4.0, 7e-11, 5e-3, 1500.0, 1200.0
 
@@ -56,16 +56,11 @@ def run(raw, options=(), comm=MPI.COMM_WORLD):
     prefix = "capsule_test_"
     for i in range(0, len(options), 2):
         opts.setValue(prefix + options[i].lstrip("-"), options[i + 1])
-    d = validate(raw)
-    problem = CapsuleProblem([d], comm)
-    rec = CapsuleRecorder(problem)
-    drv = Driver(problem, rec, d["solver"], d["checkpoint"], progress_seconds=0, options_prefix=prefix)
     try:
-        drv.run()
-        final = drv.gather()
-        steps = drv.ts.getStepNumber()
+        with integrated([validate(raw)], comm, options_prefix=prefix) as (problem, rec, drv):
+            final = drv.gather()
+            steps = drv.ts.getStepNumber()
     finally:
-        drv.destroy()
         for i in range(0, len(options), 2):
             opts.delValue(prefix + options[i].lstrip("-"))
     rec.steps = steps

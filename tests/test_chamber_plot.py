@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import INPUT, check_plot_dir, check_png, run_cli
+from support import INPUT, check_plot_dir, check_png, run_cli
 
 pytest.importorskip("matplotlib")
 

@@ -1,13 +1,12 @@
 """The chamber model through the command line: ensembles over ranks, sweeps equal to single
 runs, restart after a failure, bad decks rejected before anything runs."""
 
-import json
 
 import h5py
 import numpy as np
 import pytest
 
-from conftest import INPUT, needs_mpirun, run_cli
+from support import INPUT, needs_mpirun, read_summary, run_cli
 
 DECK = INPUT / "spera2004_eraxfc.toml"
 Q = ["--progress", "0"]
@@ -43,14 +42,14 @@ def test_sweep_independent_of_rank_count(sweep1, tmp_path, n):
 def test_sweep_members_equal_single_runs(sweep1, tmp_path):
     """Members share steps in a batch (the worst member sets them), so they agree with single
     runs to the time tolerance (solver.rtol = 1e-9), not bitwise."""
-    summary = json.loads((sweep1 / "summary.json").read_text())
+    summary = read_summary(sweep1)
     worst = 0.0
     for i in (0, 5, 7):
         p = summary["members"][i]["params"]
         out = tmp_path / f"m{i}"
         run_cli(["run", DECK, "--out", out, *Q, "--set", f"assimilation.chi={p['assimilation.chi']}",
                  "--set", f"recharge.mass={p['recharge.mass']}"], check=0)
-        single = json.loads((out / "summary.json").read_text())["results"]
+        single = read_summary(out)["results"]
         flat = {**{f"Cm_ppm.{e}": v for e, v in single["Cm_ppm"].items()}, "Mm": single["Mm"],
                 "eps": single["eps_m"]["87Sr/86Sr"]}
         member = summary["members"][i]
@@ -65,7 +64,7 @@ def test_monte_carlo_deck_runs(tmp_path):
     out = tmp_path / "mc"
     proc = run_cli(["sweep", INPUT / "spera2004_montecarlo.toml", "--samples", "64", "--out", out, *Q], check=0)
     assert "64 members" in proc.stdout
-    s = json.loads((out / "summary.json").read_text())
+    s = read_summary(out)
     assert s["n_members"] == 64 and len(s["varied"]) == 5
     assert max(abs(m["Ta_minus_Teq_K"]) for m in s["members"]) < 0.01
     assert max(m["element_balance"] for m in s["members"]) < 1e-8
@@ -91,8 +90,8 @@ def test_single_run_on_two_ranks(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     run_cli(["run", DECK, "--out", a, *Q], check=0)
     run_cli(["run", DECK, "--out", b, *Q], np=2, check=0)
-    ra = json.loads((a / "summary.json").read_text())["results"]
-    rb = json.loads((b / "summary.json").read_text())["results"]
+    ra = read_summary(a)["results"]
+    rb = read_summary(b)["results"]
     assert ra["Cm_ppm"] == rb["Cm_ppm"] and ra["eps_m"] == rb["eps_m"]
 
 
@@ -126,5 +125,5 @@ def test_bad_chamber_decks(tmp_path, what, args, message):
 def test_eruption_beyond_the_limit_runs_when_forced(tmp_path):
     out = tmp_path / "forced"
     run_cli(["run", DECK, "--out", out, *Q, "--set", "eruption.mass=0.5", "--set", "eruption.force=true"], check=0)
-    r = json.loads((out / "summary.json").read_text())["results"]
+    r = read_summary(out)["results"]
     assert r["Me"] == pytest.approx(0.5, abs=1e-12) and abs(r["Ta_minus_Teq_K"]) < 0.01

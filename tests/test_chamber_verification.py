@@ -12,14 +12,13 @@
 - the TS scheme's observed order; the orderings the paper reports.
 """
 
-import json
 
 import h5py
 import numpy as np
 import pytest
 from scipy.integrate import quad
 
-from conftest import INPUT, ROOT, run_cli
+from support import INPUT, ROOT, read_summary, run_cli
 
 SHIPPED = sorted(p.stem.replace("spera2004_", "") for p in INPUT.glob("spera2004_*.toml")
                  if "montecarlo" not in p.stem)
@@ -34,7 +33,7 @@ def _run(tmp_path, case, *args, name=None):
 
 
 def _summary(out):
-    return json.loads((out / "summary.json").read_text())["results"]
+    return read_summary(out)["results"]
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +52,7 @@ def test_decks_match_their_generator():
     spec = importlib.util.spec_from_file_location("make", ROOT / "scripts" / "make_spera2004_decks.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    from conftest import load_raw
+    from support import load_raw
     for case, raw in mod.case_decks().items():
         assert load_raw(f"spera2004_{case}.toml") == raw, \
             f"input/spera2004_{case}.toml is stale: run scripts/make_spera2004_decks.py"

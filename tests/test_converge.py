@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import INPUT, check_png, needs_mpirun, run_cli
+from support import INPUT, check_png, needs_mpirun, run_cli
 from isosim.studies.converge import analyse
 
 GRAIN = INPUT / "xiong_converge.toml"

@@ -10,7 +10,7 @@ code and that no traceback is printed. Runtime: ~4 s.
 
 import pytest
 
-from conftest import INPUT, ROOT, run_cli
+from support import INPUT, ROOT, run_cli
 from isosim.deck.tables import read_columns_csv
 from isosim.errors import EXIT_USAGE, DataFileError, UsageError
 from isosim.fitting.table1 import load_table1

@@ -1,12 +1,11 @@
 """Every shipped deck validates; the README's main-job command works in a fresh clone."""
 
-import json
 import shutil
 import subprocess
 
 import pytest
 
-from conftest import CLEAN_ENV, INPUT, ROOT, run_cli
+from support import CLEAN_ENV, INPUT, ROOT, read_summary, run_cli
 
 DECKS = sorted(INPUT.glob("*.toml"))
 
@@ -33,7 +32,7 @@ def test_make_run_in_fresh_clone(tmp_path):
     proc = subprocess.run(["make", "run", "VENV=.venv"], cwd=clone, capture_output=True, text=True, env=CLEAN_ENV,
                           timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    summary = json.loads((clone / "runs" / "xiong_fig2" / "summary.json").read_text())
+    summary = read_summary(clone / "runs" / "xiong_fig2")
     assert summary["n_members"] == 15 and summary["ranks"] == 2
     assert (clone / "runs" / "xiong_fig2" / "figures" / "sweep_results.png").stat().st_size > 10_000
     # idempotent: a second call skips the set-up and replaces the run
@@ -50,7 +49,7 @@ def test_petsc_options_pass_through(tmp_path):
         out = tmp_path / tag
         run_cli(["run", INPUT / "xiong_fig1.toml", "--out", out, "--progress", "0",
                  "--set", "grid.cells=30", *opts], check=0)
-        s = json.loads((out / "summary.json").read_text())
+        s = read_summary(out)
         steps[tag] = s["steps"]
         assert s["petsc_options"] == opts
         if tag == "rosw":

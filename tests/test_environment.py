@@ -1,14 +1,13 @@
 """The environment a user has: isosim finds PETSc itself, says in one line when it cannot,
 limits BLAS threads per rank, and the set-up's venv protects the Debian packages it uses."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import CLEAN_ENV, INPUT, MPIRUN, ROOT, needs_mpirun
+from support import CLEAN_ENV, INPUT, MPIRUN, ROOT, needs_mpirun
 
 import isosim.startup as startup
 

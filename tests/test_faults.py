@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 import killharness as kh
-from conftest import INPUT, run_cli
+from support import INPUT, run_cli
 from isosim.errors import EXIT_IO, EXIT_SOLVER, EXIT_USAGE
 
 SMALL = ["--set", "grid.cells=40", "--progress", "0"]

@@ -14,7 +14,7 @@ import struct
 
 import pytest
 
-from conftest import INPUT, ROOT, run_cli
+from support import INPUT, ROOT, run_cli
 
 pytest.importorskip("matplotlib")
 

@@ -28,7 +28,7 @@ import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-from conftest import CLEAN_ENV, INPUT, ROOT, needs_mpirun, run_cli
+from support import CLEAN_ENV, INPUT, ROOT, needs_mpirun, run_cli
 from fuzz_support import STUDY_SPECS, scaled
 
 from isosim.cli import main

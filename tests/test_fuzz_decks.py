@@ -28,7 +28,7 @@ import pytest
 from hypothesis import assume, given, note, settings
 from hypothesis import strategies as st
 
-from conftest import CLEAN_ENV, load_raw
+from support import CLEAN_ENV, load_raw
 from fuzz_support import (IN_SCHEMA, check_rejection, check_setup, mangled_text, mutated_decks,
                           reference_text, scaled)
 

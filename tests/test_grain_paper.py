@@ -10,7 +10,7 @@ import copy
 import numpy as np
 import pytest
 
-from conftest import load_raw
+from support import load_raw
 from grain_helpers import DRIFT, final_delta, run_decks
 from isosim.models import GrainExchangeProblem
 

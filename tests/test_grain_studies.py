@@ -2,12 +2,11 @@
 the paper's study (Xiong, Huang & Van Orman, Figs. 2, 5–7, §4.1) and what it could not do."""
 
 import copy
-import json
 
 import numpy as np
 import pytest
 
-from conftest import INPUT, load_raw, needs_mpirun, run_cli
+from support import INPUT, load_raw, needs_mpirun, read_summary, run_cli
 from grain_helpers import DRIFT, final_delta, run_decks
 
 FIG1 = load_raw("xiong_fig1.toml")
@@ -34,7 +33,7 @@ def sweep(tmp_path, name, *args, np=None):
     out = tmp_path / name
     run_cli(["sweep", INPUT / "xiong_fig1.toml", "--out", out, "--progress", "0",
              "--set", "grid.cells=40", "--set", "output.temperatures_C=[]", *args], np=np, check=0)
-    return json.loads((out / "summary.json").read_text())
+    return read_summary(out)
 
 
 # ------------------------------------------------------------------ ensembles
@@ -46,7 +45,7 @@ def one_by_one(tmp_path_factory):
         d = tmp / rate
         run_cli(["run", INPUT / "xiong_fig1.toml", "--out", d, "--progress", "0", "--set", "grid.cells=40",
                  "--set", "output.temperatures_C=[]", "--set", f"temperature.rate_C_per_Myr={rate}"], check=0)
-        out.append(json.loads((d / "summary.json").read_text())["results"])
+        out.append(read_summary(d)["results"])
     return out
 
 
@@ -157,7 +156,7 @@ def test_monte_carlo_sweep(tmp_path):
     for name in ("a", "b"):
         run_cli(["sweep", f, "--samples", "24", "--seed", "7", "--out", tmp_path / name, "--progress", "0",
                  "--set", "grid.cells=30", "--set", "output.temperatures_C=[]"], check=0)
-        runs.append(json.loads((tmp_path / name / "summary.json").read_text()))
+        runs.append(read_summary(tmp_path / name))
     betas = np.array([m["params"]["phases.opx.beta"] for m in runs[0]["members"]])
     assert len(betas) == 24 and np.all(betas >= 0) and 0.03 < betas.mean() < 0.05
     assert [m["Delta_permil"] for m in runs[0]["members"]] == [m["Delta_permil"] for m in runs[1]["members"]]
@@ -293,7 +292,7 @@ def test_exponential_and_table_paths(tmp_path):
     out = tmp_path / "tab"
     run_cli(["run", f, "--out", out, "--progress", "0", "--set", "grid.cells=30",
              "--set", "output.temperatures_C=[]"], check=0)
-    tab = json.loads((out / "summary.json").read_text())
+    tab = read_summary(out)
     seg = deck(cells=30, temperature__path="segments", temperature__start_C=1200.0, temperature__end_C=None,
                temperature__rate_C_per_Myr=None, temperature__segment_end_C=[600.0, 900.0, 600.0],
                temperature__segment_rate_C_per_Myr=[10.0, 1e4, 1e4])
@@ -325,7 +324,7 @@ def test_inversion_websterite(tmp_path):
     out = tmp_path / "inv"
     run_cli(["invert", INPUT / "xiong_inversion.toml", "--out", out, "--set", "grid.cells=60",
              "--over", "phases.cpx.beta=0,0.25,0.5"], check=0)
-    s = json.loads((out / "summary.json").read_text())
+    s = read_summary(out)
     sol = [r["phases.opx.beta"] for r in s["solutions"]]
     print("beta_opx for beta_cpx = 0, 0.25, 0.5:", sol)
     assert all(r["found"] and abs(r["residual"]) < 1e-4 for r in s["solutions"])

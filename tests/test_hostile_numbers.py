@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from conftest import ROOT, load_raw, run_cli
+from support import ROOT, load_raw, run_cli
 from isosim.io import jsonfile
 
 
@@ -132,7 +132,7 @@ def test_slow_run_says_so_in_its_first_line(tmp_path):
     import signal
     import subprocess
     import time
-    from conftest import CLEAN_ENV, isosim_cmd
+    from support import CLEAN_ENV, isosim_cmd
     out = tmp_path / "slow"
     cmd = isosim_cmd(["run", "input/xiong_fig1.toml", "--out", out, "--progress", "0.5",
                       "--set", "phases.opx.E_kJ_mol=0", "--set", "phases.cpx.E_kJ_mol=0"])
@@ -165,7 +165,7 @@ def test_memory_preflight_refuses_without_allocating(tmp_path, monkeypatch):
     import subprocess
     import sys
     import time
-    from conftest import CLEAN_ENV
+    from support import CLEAN_ENV
     out = tmp_path / "big"
     argv = [sys.executable, "-m", "isosim", "run", "input/huang2010_zm70.toml", "--out", str(out),
             "--set", "capsule.cells=10000000"]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import INPUT, ROOT, run_cli
+from support import INPUT, ROOT, read_summary, run_cli
 
 try:
     import tomllib
@@ -39,7 +39,7 @@ def test_experiment_deck_reproduces_table1(tmp_path, name):
     at the ends, 0.3 % for ZM98's Mg (x ~ 0.03 over 380 degC)."""
     run_cli(["run", INPUT / f"huang2010_{name.lower()}.toml", "--out", tmp_path, "--progress", "0",
              "--force"], check=0)
-    res = json.loads((tmp_path / "summary.json").read_text())["results"]
+    res = read_summary(tmp_path)["results"]
     T0, omegas = PUBLISHED[name]
     for el, om in omegas.items():
         assert res["Omega_permil_per_C_per_amu"][el] == pytest.approx(om, rel=5e-3)

@@ -14,7 +14,6 @@ Runtime: ~2.5 min on 2 quiet cores (each chain ~25-40 s: 20-odd process start-up
 when the machine is shared).
 """
 
-import json
 import random
 import shutil
 
@@ -23,7 +22,7 @@ import numpy as np
 import pytest
 
 import killharness as kh
-from conftest import CLEAN_ENV, INPUT, needs_mpirun, run_cli
+from support import CLEAN_ENV, INPUT, needs_mpirun, read_summary, run_cli
 
 KILLS = 20
 
@@ -251,4 +250,4 @@ def test_chamber_fsal_restart_bitwise(tmp_path):
         x, y = a["path/state"][()], b["path/state"][()]
     assert np.abs(x - y).max() <= 1e-12 * np.abs(x).max()     # round-off: holds today
     assert np.array_equal(x, y)
-    assert json.loads((out / "summary.json").read_text())["steps"] == 200
+    assert read_summary(out)["steps"] == 200

@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import CLEAN_ENV, INPUT, isosim_cmd, needs_mpirun, run_cli
+from support import CLEAN_ENV, INPUT, isosim_cmd, needs_mpirun, read_summary, run_cli
 
 #: The stated bound on the resident memory of a 10^7-member sweep (measured: ~260 MB).
 RSS_BOUND_MB = 1000
@@ -113,8 +113,8 @@ def test_streamed_sweep_is_the_ordinary_sweep(tmp_path):
     assert p.returncode == 0, p.stderr
     assert "streamed" in p.stdout
     _same_h5(tmp_path / "ordinary" / "results.h5", tmp_path / "streamed" / "results.h5")
-    s = json.loads((tmp_path / "streamed" / "summary.json").read_text())
-    o = json.loads((tmp_path / "ordinary" / "summary.json").read_text())
+    s = read_summary(tmp_path / "streamed")
+    o = read_summary(tmp_path / "ordinary")
     assert "members" not in s and s["members_in"] == "results.h5" and s["n_members"] == 96
     assert s["sweep_digest"] == o["sweep_digest"]
     deltas = [m["Delta_permil"] for m in o["members"]]

@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import CLEAN_ENV, INPUT, MPIRUN, needs_mpirun, run_cli
+from support import CLEAN_ENV, INPUT, MPIRUN, needs_mpirun, read_summary, run_cli
 from grain_helpers import DRIFT
 
 pytestmark = [needs_mpirun, pytest.mark.mpi]
@@ -46,8 +46,8 @@ def test_single_member_rank_independent(runs, n):
             # whose sums round ~30x more than the cell scheme's telescoping fluxes)
             err = np.abs(x - y).max() if key == "series/Delta_permil" else _rel(y, x)
             assert err < (1e-9 if key == "series/Delta_permil" else 1e-10), (key, err)
-    s1 = json.loads((runs[1] / "summary.json").read_text())
-    sn = json.loads((runs[n] / "summary.json").read_text())
+    s1 = read_summary(runs[1])
+    sn = read_summary(runs[n])
     assert sn["ranks"] == n
     assert _rel(sn["results"]["Delta_permil"], s1["results"]["Delta_permil"]) < 1e-10
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from conftest import load_raw
+from support import load_raw
 from grain_helpers import DRIFT, run_decks
 from isosim.deck import validate
 from isosim.models import GrainExchangeProblem

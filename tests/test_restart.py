@@ -4,18 +4,15 @@ Bitwise on the same rank count with ARKIMEX: checkpoints are written only at TSS
 boundaries and hold the state, time, step number and next step size (see the driver).
 """
 
-import json
 import re
-import os
 import signal
 import subprocess
-import time
 
 import h5py
 import numpy as np
 import pytest
 
-from conftest import CLEAN_ENV, INPUT, isosim_cmd, needs_mpirun, run_cli
+from support import CLEAN_ENV, INPUT, isosim_cmd, needs_mpirun, read_summary, run_cli
 
 SLOW = ["--set", "grid.cells=3000", "--set", "grid.stretch=1.0", "--set", "solver.rtol=1e-10"]
 KEYS = ("series/Delta_permil", "series/T_apparent_C", "series/inventory", "profiles/concentration")
@@ -85,7 +82,7 @@ def test_sigterm_checkpoint_and_bitwise_restart(tmp_path, reference):
         assert 0.0 < t_stop < 1.0   # really half way
     run_cli(["restart", out, "--progress", "0"], check=0)
     _compare(reference, out, bitwise=True)
-    summary = json.loads((out / "summary.json").read_text())
+    summary = read_summary(out)
     assert summary["status"] == "complete"
 
 

@@ -6,13 +6,12 @@ The restart on another rank count reads its own rows and must end within round-o
 uninterrupted run: the steps are the same, only the order of parallel sums differs.
 """
 
-import json
 
 import h5py
 import numpy as np
 import pytest
 
-from conftest import INPUT, needs_mpirun, run_cli
+from support import INPUT, needs_mpirun, read_summary, run_cli
 
 pytestmark = [needs_mpirun, pytest.mark.mpi]
 
@@ -61,8 +60,8 @@ def test_restart_on_another_rank_count(tmp_path, references, model, n_write, n_r
     proc = run_cli(["restart", out, "--progress", "0", "-ts_max_steps", "100000000"], np=n_read, check=0)
     assert f"written on {n_write} rank(s)" in proc.stdout
     ref = references[model]
-    a = _flat(json.loads((ref / "summary.json").read_text())["results"])
-    b = _flat(json.loads((out / "summary.json").read_text())["results"])
+    a = _flat(read_summary(ref)["results"])
+    b = _flat(read_summary(out)["results"])
     assert a.keys() == b.keys() and a
     for k in a:
         # round-off of reordered parallel sums, carried through a few hundred steps

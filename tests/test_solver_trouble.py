@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from conftest import INPUT, run_cli
+from support import INPUT, run_cli
 from isosim.deck import load_deck
 from isosim.errors import EXIT_SOLVER, SolverFailure
 from isosim.models import REGISTRY

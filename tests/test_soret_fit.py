@@ -15,7 +15,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_cli
+from support import ROOT, run_cli
 from isosim.errors import DeckError
 from isosim.fitting import command
 from isosim.fitting.soret import (PAPER_POOLED_DS_T_PER_C, estimate_sigma_T, fit_experiment, fit_pairs, fit_pooled,
@@ -308,7 +308,7 @@ def test_cli_bad_file_and_default_out(tmp_path):
 
 def test_forward_hook_called_unless_disabled(tmp_path, monkeypatch, capsys):
     calls = []
-    monkeypatch.setattr(command, "forward_simulations", lambda *a: calls.append(a) or {"done": True})
+    monkeypatch.setattr(command, "forward_simulations", lambda *a, **kw: calls.append(a) or {"done": True})
     for no_forward in (True, False):
         args = argparse.Namespace(data=str(SAMPLES), experiments=str(EXPERIMENTS), out=str(tmp_path / "o"),
                                   force=True, no_forward=no_forward)

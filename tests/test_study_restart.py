@@ -23,7 +23,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import CLEAN_ENV, INPUT, isosim_cmd, needs_mpirun, run_cli
+from support import CLEAN_ENV, INPUT, isosim_cmd, needs_mpirun, read_summary, run_cli
 
 SWEEP = ["sweep", INPUT / "xiong_fig1.toml", "--vary", "temperature.rate_C_per_Myr=log:1:1e7:600",
          "--set", "ensemble.batch_size=16", "--progress", "0"]
@@ -35,7 +35,7 @@ SLOW_RUN = ["run", INPUT / "xiong_fig1.toml", "--progress", "0", "--set", "grid.
 
 
 def _same_results(a, b):
-    sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
+    sa, sb = (read_summary(d) for d in (a, b))
     for key in ("members", "solutions", "scan", "n_members", "sweep_digest"):
         assert sa.get(key) == sb.get(key), key
     with h5py.File(a / "results.h5", "r") as fa, h5py.File(b / "results.h5", "r") as fb:
@@ -106,7 +106,7 @@ def test_sweep_stopped_and_resumed_equals_uninterrupted(tmp_path, sweep_referenc
     done = _restart_until_done(out, None if np_ else 2)
     assert f"{kept} finished earlier, kept" in done.stdout
     _same_results(sweep_reference, out)
-    assert json.loads((out / "summary.json").read_text())["status"] == "complete"
+    assert read_summary(out)["status"] == "complete"
 
 
 def test_sweep_slice_stopped_and_resumed(tmp_path, sweep_reference):
@@ -116,8 +116,8 @@ def test_sweep_slice_stopped_and_resumed(tmp_path, sweep_reference):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=120) == 75
     _restart_until_done(out)
-    s = json.loads((out / "summary.json").read_text())
-    ref = json.loads((sweep_reference / "summary.json").read_text())
+    s = read_summary(out)
+    ref = read_summary(sweep_reference)
     assert s["slice"]["index"] == 2 and s["n_members"] == 300
     for m in s["members"]:
         r = ref["members"][m["member_index"]]

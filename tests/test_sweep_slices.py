@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from conftest import INPUT, MPIRUN, run_cli
+from support import INPUT, MPIRUN, read_summary, run_cli
 from sweep_compare import assert_same_sweep
 
 from isosim.studies.slices import slice_bounds
@@ -57,17 +57,17 @@ def test_slices_partition_the_members(total, n):
 
 def test_grain_slices_merge_bitwise(grain, tmp_path):
     direct, dirs = grain
-    s2 = json.loads((dirs[1] / "summary.json").read_text())
+    s2 = read_summary(dirs[1])
     # 6 members in 3 slices: slice 2 holds members 2 and 3 with their global index and parameters
     assert s2["slice"] == {"index": 2, "count": 3, "first_member": 2, "stop_member": 4, "total_members": 6}
-    full = json.loads((direct / "summary.json").read_text())
+    full = read_summary(direct)
     assert [m["member_index"] for m in s2["members"]] == [2, 3]
     assert [m["params"] for m in s2["members"]] == [m["params"] for m in full["members"][2:4]]
     out = tmp_path / "merged"
     p = run_cli(["merge", out, *reversed(dirs)], check=0)      # any order on the command line
     assert "merged 3 slices, 6 members" in p.stdout
     assert assert_same_sweep(out, direct) == 0.0
-    merged = json.loads((out / "summary.json").read_text())
+    merged = read_summary(out)
     assert [m["slice"] for m in merged["merged_from"]] == [1, 2, 3]
 
 
@@ -150,7 +150,7 @@ def test_merge_refuses_swapped_damaged_foreign_and_mixed_options(grain, tmp_path
     _refused(["merge", out, *copies], "fails its checksum")
     shutil.copy(gdirs[1] / "results.h5", copies[1] / "results.h5")
     # an edited summary (a member's result changed by hand)
-    s = json.loads((copies[1] / "summary.json").read_text())
+    s = read_summary(copies[1])
     s["members"][0]["Delta_permil"] += 0.1
     (copies[1] / "summary.json").write_text(json.dumps(s))
     _refused(["merge", out, *copies], "does not match its digest")
@@ -161,4 +161,4 @@ def test_merge_refuses_swapped_damaged_foreign_and_mixed_options(grain, tmp_path
     _refused(["merge", out, copies[0], mixed, copies[2]], "PETSc options", "-ts_rtol")
     assert not out.exists()
     run_cli(["merge", out, *copies], check=0)
-    assert json.loads((out / "summary.json").read_text())["petsc_options"] == []
+    assert read_summary(out)["petsc_options"] == []

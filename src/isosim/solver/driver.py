@@ -30,13 +30,14 @@ boundaries too (a due checkpoint ends the current solve early), so that a restar
 takes exactly the same steps as an uninterrupted one: bitwise with one-step methods.
 """
 
+import contextlib
 import time
 
 import numpy as np
 from petsc4py import PETSc
 
 from ..errors import Checkpointed, SolverFailure, Stopped
-from ..logs import say
+from ..logs import quiet, say
 from ..models.base import ASSEMBLED, EXPLICIT
 from .eta import time_left
 from .fpe import trap_fpe
@@ -455,3 +456,28 @@ def _hms(seconds):
         return "?"
     seconds = int(round(seconds))
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+@contextlib.contextmanager
+def integrated(decks, comm, *, problem_cls=None, recorder_cls=None, progress_seconds=0.0, log=quiet, stop=None,
+               options_prefix=None, run=True):
+    """Build the problem and recorder of ``decks`` (resolved, one group) on ``comm``, integrate
+    them (unless ``run`` is False) and yield ``(problem, recorder, driver)``; the PETSc objects
+    are freed when the block ends. Collective. The one in-process way to integrate decks
+    without a run directory: ensembles use it for each batch, tests and notebooks too.
+
+    ``problem_cls``/``recorder_cls`` default to the model's (:mod:`isosim.registry`); PETSc
+    options under ``options_prefix`` apply to this integration only.
+    """
+    from ..registry import model_spec
+    spec = model_spec(decks[0]["model"])
+    problem = (problem_cls or spec.problem_class)(decks, comm)
+    recorder = (recorder_cls or spec.recorder_class)(problem)
+    driver = Driver(problem, recorder, decks[0]["solver"], decks[0]["checkpoint"], write_checkpoint=None,
+                    progress_seconds=progress_seconds, log=log, stop_request=stop, options_prefix=options_prefix)
+    try:
+        if run:
+            driver.run()
+        yield problem, recorder, driver
+    finally:
+        driver.destroy()

@@ -412,14 +412,9 @@ def _batches(decks, idx, problem_cls):
 
 
 def _integrate(decks, comm, problem_cls, recorder_cls, progress_seconds, log, stop=None):
-    from ..solver.driver import Driver
-
-    problem = problem_cls(decks, comm)
-    rec = recorder_cls(problem)
-    driver = Driver(problem, rec, decks[0]["solver"], decks[0]["checkpoint"], write_checkpoint=None,
-                    progress_seconds=progress_seconds, log=log, stop_request=stop)
-    try:
-        driver.run()
-    finally:
-        driver.destroy()
-    return problem, rec
+    # in the function: the driver imports petsc4py.PETSc, which must not load before
+    # isosim.startup.init_petsc has passed the command line's PETSc options
+    from ..solver.driver import integrated
+    with integrated(decks, comm, problem_cls=problem_cls, recorder_cls=recorder_cls,
+                    progress_seconds=progress_seconds, log=log, stop=stop) as (problem, rec, _):
+        return problem, rec
