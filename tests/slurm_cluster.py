@@ -49,6 +49,13 @@ def ensure_installed(log=print):
                           "install them")
     if _which("apt-get") is None:
         raise Unavailable(f"SLURM programs missing ({', '.join(missing)}) and no apt-get")
+    if os.stat("/").st_mode & 0o005 != 0o005:
+        # munge's and slurm's package scripts run programs as their own users, who cannot reach
+        # /bin/sh through a root directory only root may enter (seen in a chroot made with
+        # mktemp -d, mode 0700: 'su: failed to execute /bin/sh: Permission denied'); a real
+        # system's / is 0755
+        raise Unavailable(f"SLURM programs missing ({', '.join(missing)}) and the root directory has mode "
+                          f"{os.stat('/').st_mode & 0o777:o}: the packages' set-up cannot run as their users")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *PACKAGES]
     log(f"[slurm] installing {' '.join(PACKAGES)} (missing: {', '.join(missing)})")
