@@ -1,12 +1,15 @@
 """isosim: PETSc/MPI-parallel finite-volume simulator for isotope fractionation by diffusion.
 
-Public façade::
+The Python API (:mod:`isosim.api`; docs/api.md)::
 
-    from isosim import load_deck
-    deck = load_deck("input/xiong_fig1.toml", overrides=["temperature.rate_C_per_Myr=100"])
+    import isosim
+    r = isosim.run("input/xiong_fig1.toml", set={"temperature.rate_C_per_Myr": 100})
+    r.summary["results"]["Delta_permil"], r.dataset("series")
+    s = isosim.sweep("input/xiong_fig1.toml", vary={"temperature.rate_C_per_Myr": "log:1:1e7:8"})
+    isosim.open_results("runs/fig1")
+    isosim.load_deck("input/xiong_fig1.toml", overrides=["temperature.rate_C_per_Myr=100"])
 
-Running needs PETSc initialised with the right options; use the ``isosim`` command
-(``isosim run DECK``), or :func:`isosim.runner.run_deck` after ``petsc4py.init``.
+The same functions serve the ``isosim`` command; bad decks raise :class:`DeckError`.
 """
 
 __version__ = "0.1.0"
@@ -16,6 +19,8 @@ from .startup import limit_threads  # noqa: E402
 
 limit_threads()
 
+from .api import Results, open_results, run, sweep  # noqa: E402
 from .deck import load_deck  # noqa: E402
+from .errors import DeckError, IsosimError  # noqa: E402
 
-__all__ = ["__version__", "load_deck"]
+__all__ = ["__version__", "DeckError", "IsosimError", "Results", "load_deck", "open_results", "run", "sweep"]

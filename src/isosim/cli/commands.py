@@ -11,12 +11,14 @@ pass-through options are read (imports of the model classes go through the regis
 
 from pathlib import Path
 
+from .. import api
 from ..deck import MODELS, load_deck, to_toml, validate
 from ..deck.load import load_raw
 from ..deck.schema import describe_schema
 from ..deck.specs import member_count, parse_range, parse_target, parse_values
 from ..errors import EXIT_OK, IsosimError, RestartError
 from ..io.rundir import read_manifest
+from ..io.tables import refuse_changed as refuse_changed_tables
 from ..logs import say
 from ..preflight import preflight
 from ..registry import model_spec
@@ -47,14 +49,11 @@ def plot(args, petsc_options):
 
 
 def run(args, petsc_options):
-    deck = load_deck(args.deck, args.set + checkpoint_overrides(args))
-    preflight(deck, skip_memory=args.no_memory_check)       # memory (exit 2), cost warning
-    comm = init_petsc(petsc_options, deck["model"], deck["solver"])
-    from ..runner import run_deck                           # after PETSc: it loads the model classes
+    """``isosim run``: the Python API's :func:`isosim.api.run`, with the command's defaults."""
     out = Path(args.out) if args.out else Path("runs") / Path(args.deck).stem
-    summary = run_deck(deck, out, comm, force=args.force, petsc_options=petsc_options,
-                       progress_seconds=args.progress)
-    report_run(summary, out)
+    results = api.run(args.deck, set=args.set + checkpoint_overrides(args), out=out, petsc_options=petsc_options,
+                      force=args.force, progress=args.progress, memory_check=not args.no_memory_check)
+    report_run(results.summary, out)
     return EXIT_OK
 
 
@@ -180,6 +179,7 @@ def _restart_study(run_dir, manifest, petsc_options, progress):
         raw, path, kind = manifest["raw"], manifest["deck_path"], manifest["kind"]
         options = list(manifest["petsc_options"]) + list(petsc_options)
         base = validate(dict(raw), path)                 # before PETSc starts, like every command
+        refuse_changed_tables(run_dir, base, kind)       # a large table's CSV must be the one it began with
         common = dict(petsc_options=options, progress_seconds=progress, resume=True)
         if kind == "sweep":
             call = dict(vary=[(k, v) for k, v in manifest["vary"]], samples=manifest["samples"],
