@@ -37,9 +37,11 @@ def _h5_items(f):
 
     def visit(name, obj):
         for k, v in obj.attrs.items():
-            out[f"{name}@{k}"] = np.asarray(v)
+            if k not in ("DIMENSION_LIST", "REFERENCE_LIST"):   # object references: compared by name below
+                out[f"{name}@{k}"] = np.asarray(v)
         if isinstance(obj, h5py.Dataset):
             out[name] = obj[()]
+            out[f"{name}@dims"] = np.asarray([d[0].name if len(d) else "" for d in obj.dims], dtype=object)
 
     visit("/", f)
     f.visititems(visit)

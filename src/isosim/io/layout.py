@@ -60,6 +60,10 @@ def label(h5):
 def _label_group(g):
     marked = {name: list(ds.attrs[MARK]) for name, ds in g.items()
               if isinstance(ds, h5py.Dataset) and MARK in ds.attrs}
+    for name, ds in g.items():         # not marked by its writer: axes named after the dataset
+        if (isinstance(ds, h5py.Dataset) and name not in marked and ds.ndim
+                and ds.attrs.get("CLASS") != b"DIMENSION_SCALE" and not all(len(d) for d in ds.dims)):
+            marked[name] = _fallback(name, ds)
     sizes = {}
     for name, dims in marked.items():
         for d, n in zip(dims, g[name].shape):
@@ -79,13 +83,23 @@ def _label_group(g):
         for i, d in enumerate(dims):
             if name != d:
                 ds.dims[i].attach_scale(g[d])
-        del ds.attrs[MARK]
+        if MARK in ds.attrs:
+            del ds.attrs[MARK]
     if "coordinates" in g.attrs:
         present = [c for c in str(g.attrs["coordinates"]).split() if c in g and c not in sizes]
         if present:
             g.attrs["coordinates"] = " ".join(present)
         else:
             del g.attrs["coordinates"]
+
+
+def _fallback(name, ds):
+    """Axis names of a dataset its writer did not mark: ``NAME_row``, ``NAME_column`` for a
+    table (attribute ``columns``), else ``NAME_dim0``, ``NAME_dim1``, ..."""
+    cols = ds.attrs.get("columns")
+    if ds.ndim == 2 and cols is not None and len(cols) == ds.shape[1]:
+        return [f"{name}_row", f"{name}_column"]
+    return [f"{name}_dim{i}" for i in range(ds.ndim)]
 
 
 def order_ok(dims):
