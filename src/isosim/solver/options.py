@@ -17,6 +17,7 @@ import re
 
 from ..deck.common import FIXED_STEP_TYPES
 from ..errors import UsageError
+from .unused import suggestion, unused_options
 from ..registry import model_spec
 
 #: Lines of a petsc4py error that locate it in PETSc's sources ("TSSetUp() at ts.c:2573").
@@ -127,6 +128,7 @@ def check_petsc_options(options, model=None, solver=None):
             ksp = ts.getSNES().getKSP()
             ksp.setOperators(J, J)
             ksp.setUp()
+        _refuse_unused(options, shown)
         rtol, atol = ts.getTolerances()
         dt, max_steps = ts.getTimeStep(), ts.getMaxSteps()
         bad = [f"{name} {value:g}" for name, value in (("-ts_rtol", rtol), ("-ts_atol", atol), ("-ts_dt", dt))
@@ -150,6 +152,28 @@ def check_petsc_options(options, model=None, solver=None):
     finally:
         for obj in reversed(objs):
             obj.destroy()
+
+
+#: Options of the objects the probe sets up exactly as the run does: one of these that the
+#: probe did not read is read by nothing (a misspelling, or an option of another solver).
+_PROBED = ("ts_", "snes_", "ksp_", "pc_")
+
+
+def _refuse_unused(options, shown):
+    """UsageError naming the TS/SNES/KSP/PC options the probe did not read, with a suggestion."""
+    unused = [o for o in (unused_options(options) or []) if o.lstrip("-").startswith(_PROBED)]
+    if unused:
+        listed = "; ".join(f"{o}{suggestion(o)}" for o in unused)
+        raise UsageError(f"error: PETSc options {shown}: nothing reads {listed}. PETSc would ignore "
+                         f"{'it' if len(unused) == 1 else 'them'} silently; nothing was run.")
+
+
+def warn_unused(options, say):
+    """After a run: name the pass-through options nothing used (any prefix), if any. Local."""
+    unused = unused_options(options)
+    if unused:
+        say("[isosim] warning: PETSc options nothing used: "
+            + "; ".join(f"{o}{suggestion(o)}" for o in unused))
 
 
 def restart_solver(run_dir, model):
