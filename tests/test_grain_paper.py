@@ -46,7 +46,7 @@ def test_closure_temperature_fig1():
     the spread between grid/tolerance choices is < 1 °C) and lie below the former."""
     _, rec = run_decks([deck()])
     tc = float(np.asarray(rec.series["T_apparent_C"])[-1, 0])
-    print(f"closure temperature at 10 °C/Myr: {tc:.1f} °C (paper ~850 by eye, SPEC check ~812)")
+    print(f"closure temperature at 10 °C/Myr: {tc:.1f} °C (paper ~850 by eye; an independent calculation ~812)")
     assert 802.0 <= tc <= 822.0
     # nearly frozen: over the last 50 °C of cooling T_app moves by less than 2 °C
     # (measured 1.9 °C from 700 to 600 °C ... see the closing note), while T moves 50
