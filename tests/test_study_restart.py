@@ -337,3 +337,18 @@ def test_fit_soret_stopped_in_the_forward_runs_and_resumed(tmp_path):
         assert x.pop("run_dir") != y.pop("run_dir")
         assert x == y, name
     assert "nothing to do" in run_cli(["restart", out], check=0).stdout
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGUSR1, 75), (signal.SIGTERM, 75), (signal.SIGINT, 130)])
+def test_signal_during_start_up_is_a_clean_stop(tmp_path, sig, code):
+    """A signal before any integration listens (start-up, deck validation: an early scancel or
+    preemption) ends the command with a message and a documented code, never the signal's
+    default action (SIGUSR1: status 138, silent) or a traceback."""
+    proc = _start([*SWEEP, "--out", tmp_path / "sw"])
+    time.sleep(0.5)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the sweep finished before the signal (a very fast machine)")
+    assert proc.returncode in (code, 75), stderr      # a signal inside the integration is a stop too
+    assert "Traceback" not in stderr and "stopped on" in stderr, stderr

@@ -9,9 +9,11 @@ of several aborts the job instead of leaving the others waiting.
 """
 
 import os
+import signal
 import sys
 
-from ..errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, IsosimError
+from ..errors import EXIT_CHECKPOINTED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, IsosimError
+from ..solver.signals import StopRequest
 from ..startup import world_rank
 from .commands import HANDLERS
 from .parser import build_parser, split_petsc_options
@@ -19,22 +21,44 @@ from .parser import build_parser, split_petsc_options
 __all__ = ["main", "build_parser", "split_petsc_options"]
 
 
+class _SignalledOutside(Exception):
+    """A stop signal while no integration was listening (start-up, validation, writing)."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stop(signum, frame):
+    raise _SignalledOutside(signum)
+
+
 def main(argv=None):
-    """Entry point of the ``isosim`` command; returns the exit code."""
+    """Entry point of the ``isosim`` command; returns the exit code.
+
+    From here on SIGTERM, SIGUSR1 and SIGINT never kill the process mid-way: inside an
+    integration they stop it cleanly (:class:`~isosim.solver.signals.StopRequest`, exit 75),
+    elsewhere they end the command with a message (exit 75; 130 for Ctrl-C) instead of the
+    default action (SIGUSR1's is to die with status 138, no message)."""
+    previous = {s: signal.signal(s, _raise_stop) for s in StopRequest.SIGNALS}
     try:
         return _main(argv)
-    except KeyboardInterrupt:          # Ctrl-C outside an integration (which stops cleanly, exit 75)
+    except (KeyboardInterrupt, _SignalledOutside) as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
         if world_rank() == 0:
-            print("[isosim] interrupted (Ctrl-C) outside an integration: what was finished is kept where the "
-                  "command keeps it ('isosim restart DIR' continues a run or study that got that far)",
-                  file=sys.stderr, flush=True)
-        return EXIT_INTERRUPTED
+            print(f"[isosim] stopped on {signal.Signals(signum).name} outside an integration: what was finished "
+                  "is kept where the command keeps it ('isosim restart DIR' continues a run or study that got "
+                  "that far)", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED if signum == signal.SIGINT else EXIT_CHECKPOINTED
     except BrokenPipeError:            # `isosim keys chamber | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception:
         _abort_other_ranks()
         raise
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _main(argv):
