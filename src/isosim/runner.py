@@ -24,6 +24,7 @@ from .io.checkpoint import (
     write_checkpoint,
 )
 from .io.distributed import CollectiveFile
+from .io.tables import changed_files, checkpoint_arrays, keep_checkpoint_tables, write_tables
 from .io.layout import label
 from .io.results import envelope, write_summary
 from .io.rundir import (  # noqa: F401
@@ -39,6 +40,7 @@ from .io.rundir import (  # noqa: F401
 from .logs import say
 from .parallel import collective
 from .registry import model_spec
+from .solver.options import warn_unused
 from .solver.stages import stage
 
 
@@ -70,6 +72,7 @@ class Run:
             self.recorder = recorder_cls(self.problem)
         self.deck_toml = to_toml(deck)
         self.digest = deck_digest(deck)
+        self.tables = checkpoint_arrays(deck)   # large tables: once in each checkpoint, by digest
         self.records = RecordLog(self.run_dir)
         self.wall_start = time.monotonic()
 
@@ -88,7 +91,7 @@ class Run:
         # checkpoint that references them: a kill between the two leaves a superseded part
         parts = self.records.append(self.comm, self.recorder)
         write_checkpoint(self.run_dir / "checkpoint.h5", self.comm, meta=meta, deck_toml=self.deck_toml,
-                         fields=driver.state_fields(), records=parts)
+                         fields=driver.state_fields(), records=parts, tables=self.tables)
         self.records.commit(parts)
 
     def execute(self, checkpoint=None):
@@ -124,6 +127,7 @@ class Run:
         with stage("output"):
             self._write_results_h5()
             self.summary = collective(self.comm, self._write_summary)
+        warn_unused(self.petsc_options, self.log)      # e.g. a misspelt -da_ option: say so
         return self.summary
 
     def _write_results_h5(self):
@@ -133,6 +137,7 @@ class Run:
             h5.attrs["isosim_version"] = __version__
             h5.attrs["model"] = self.deck["model"]
             h5.attrs["deck"] = self.deck_toml
+            write_tables(h5, self.deck)
             self.recorder.write_results(h5)
         try:
             with CollectiveFile(self.run_dir / "results.h5", self.comm, prepare=prepare,
@@ -206,7 +211,19 @@ def read_restart_meta(run_dir):
         raise AlreadyComplete(f"[isosim] the run in {run_dir} is complete (summary.json); nothing to do")
     if not any((run_dir / n).exists() for n in NAMES) and (run_dir / "deck.toml").exists():
         return FreshStart(run_dir)
-    return newest_header(run_dir, say=lambda m: None)
+    ck = newest_header(run_dir, say=lambda m: None)
+    _keep_tables(ck)                      # its deck.toml resolves with the checkpoint's rows
+    return ck
+
+
+def _keep_tables(ck):
+    """The large tables stored in checkpoint ``ck`` become the rows of their digests here, so
+    that a restart uses them rather than the CSV files (which may have changed). Local."""
+    try:
+        keep_checkpoint_tables(ck)
+    except ValueError as exc:
+        raise RestartError(f"error: {ck.path}: a stored table fails its digest ({exc}); the restart is "
+                           "refused") from None
 
 
 class FreshStart:
@@ -280,7 +297,11 @@ def _restart_run(run_dir, comm, *, petsc_options, progress_seconds, log):
             "again from the beginning") if comm.rank == 0 else None
         return Run(deck, run_dir, comm, petsc_options, progress_seconds, log).execute()
     ck = latest_good_checkpoint(run_dir, comm, say=lambda m: print(m, file=sys.stderr, flush=True))
+    _keep_tables(ck)                      # every rank: the rows the run started with
     deck = collective(comm, lambda: check_restart(run_dir, ck))
+    for change in collective(comm, lambda: changed_files(deck)) if comm.rank == 0 else ():
+        print(f"warning: {change}: the restart continues with the rows stored in {ck.path.name}, those the "
+              "run started with (a new run would read the file as it is now)", file=sys.stderr, flush=True)
     if ck.path.name != NAMES[0] and (Path(run_dir) / NAMES[0]).exists():
         # the newest checkpoint was refused: set it aside, or the next checkpoint would rotate
         # it into checkpoint.prev.h5 in place of the good one this restart starts from

@@ -23,9 +23,11 @@ Example (Mg isotopes and MgO in a 4 mm capsule, the paper's time-series question
     S_T_per_C = 1e-3
 """
 
+import numpy as np
+
 from .common import CHECKPOINT, SOLVER, check_solver
 from .schema import Field, Table, TableOf
-from .tables import read_columns_csv
+from .tables import INLINE_ROWS, resolve_table, table_columns
 
 PROFILES = ("linear", "parabolic", "table")
 
@@ -88,6 +90,10 @@ SCHEMA = Table({
         "table_x_mm": Field("float_list", [], unit="mm", doc="table: positions (filled from file)"),
         "table_T_C": Field("float_list", [], min=-273.15, min_exclusive=True, max=5000.0, unit="degC",
                            doc="table: temperatures (filled from file)"),
+        "table_sha256": Field("str", "", doc="table: SHA-256 of the rows of a file of more than 1000 "
+                                             "rows, which the resolved deck refers to instead of "
+                                             "copying them (set when the deck is loaded; a given "
+                                             "value pins the file's rows)"),
     }, optional=False),
     "time": Table({
         "duration_h": Field("float", min=0.0, min_exclusive=True, max=1e9, unit="h",
@@ -123,8 +129,9 @@ def cross_check(deck):
         problems += _check_element(f"elements.{name}", el)
     t = deck["temperature"]
     L = deck["capsule"]["length_mm"]
-    table_keys = ("file", "table_x_mm", "table_T_C")
-    unused = [k for k in (table_keys if t["profile"] != "table" else ("hot_C", "cold_C")) if t[k] not in (None, "", [])]
+    table_keys = ("file", "table_x_mm", "table_T_C", "table_sha256")
+    unused = [k for k in (table_keys if t["profile"] != "table" else ("hot_C", "cold_C"))
+              if t.get(k) not in (None, "", [])]
     for k in unused:
         problems.append(f"temperature.{k} = {t[k]!r}: not used by profile = {t['profile']!r}; remove it")
     if t["profile"] in ("linear", "parabolic"):
@@ -140,16 +147,16 @@ def cross_check(deck):
         if t["hot_spot_mm"] > L:
             problems.append(f"temperature.hot_spot_mm = {t['hot_spot_mm']}: expected within the capsule "
                             f"(0 to capsule.length_mm = {L})")
-    elif not t["table_x_mm"]:
+    elif not t["table_x_mm"] and not t.get("table_sha256"):
         problems.append("temperature.file: missing; expected a CSV with columns x_mm, T_C for the table profile")
     else:
-        x = t["table_x_mm"]
-        if len(x) != len(t["table_T_C"]):
+        x, T = table_columns(t)               # arrays (a large table's are not in the deck)
+        if len(x) != len(T):
             problems.append("temperature.table_x_mm and table_T_C: expected the same length")
-        elif any(b <= a for a, b in zip(x, x[1:])):
-            problems.append(f"temperature.table_x_mm = {x}: expected strictly increasing positions")
-        elif min(t["table_T_C"]) == max(t["table_T_C"]):
-            problems.append(f"temperature.table_T_C: every temperature is {t['table_T_C'][0]:g}; the capsule is "
+        elif np.any(np.diff(x) <= 0):
+            problems.append(f"temperature.table_x_mm = {_shown(x)}: expected strictly increasing positions")
+        elif T.min() == T.max():
+            problems.append(f"temperature.table_T_C: every temperature is {T[0]:g}; the capsule is "
                             "isothermal; expected a temperature gradient (Soret diffusion needs one)")
         elif x[0] > 0.0 or x[-1] < L:
             problems.append(f"temperature table spans x = {x[0]:g} to {x[-1]:g} mm: expected it to cover "
@@ -181,7 +188,7 @@ def _check_scales(deck):
     cap, t = deck["capsule"], deck["temperature"]
     profile = soret.TemperatureProfile.from_deck(cap, t)
     x = np.linspace(0.0, cap["length_mm"], 1001)
-    T = profile.T_C(np.concatenate([x, t["table_x_mm"]]) if t["profile"] == "table" else x)
+    T = profile.T_C(np.concatenate([x, table_columns(t)[0]]) if t["profile"] == "table" else x)
     h_m = cap["length_mm"] * 1e-3 / cap["cells"]
     duration_s = deck["time"]["duration_h"] * 3600.0
     problems = []
@@ -232,15 +239,23 @@ def _check_element(key, el):
 
 
 def resolve_files(deck, base_dir):
-    """Read a tabulated temperature profile into the deck. Returns a list of problems."""
+    """Read a tabulated temperature profile: into the deck, or, above
+    :data:`~isosim.deck.tables.INLINE_ROWS` rows, by reference (absolute ``file`` and
+    ``table_sha256``; :func:`isosim.deck.tables.resolve_table`). Returns a list of problems."""
     t = deck["temperature"]
-    if t["profile"] != "table" or t["table_x_mm"] or not t["file"]:
+    if t["profile"] != "table":
+        if not t.get("table_sha256"):
+            t.pop("table_sha256", None)
         return []
-    columns, problems = read_columns_csv(base_dir, t["file"], "temperature.file", ("x_mm", "T_C"),
-                                         "position in mm from the hot end, temperature in degC")
-    if not problems:
-        t["table_x_mm"], t["table_T_C"] = columns
-    return problems
+    return resolve_table(t, base_dir, ("x_mm", "T_C"), "position in mm from the hot end, temperature in degC")
+
+
+def _shown(values):
+    """A column for a message: the whole of a table kept in the deck, the ends of a larger one."""
+    values = [float(v) for v in values]
+    if len(values) > INLINE_ROWS:
+        return "[" + ", ".join(map(str, values[:3])) + ", ..., " + ", ".join(map(str, values[-3:])) + "]"
+    return str(values)
 
 
 def mass_term_per_amu(el):

@@ -23,7 +23,7 @@ import numpy as np
 from .common import (CHECKPOINT, ENSEMBLE, INVERT, SAMPLE, SWEEP, check_sample, check_solver, solver_table,
                      check_studies)
 from .schema import Field, Table, TableOf
-from .tables import read_columns_csv
+from .tables import resolve_table, table_columns
 
 PATHS = ("cooling", "heating", "segments", "table", "exponential")
 
@@ -93,6 +93,10 @@ SCHEMA = Table({
         "table_t_Myr": Field("float_list", [], unit="Myr", doc="table: times (filled from file)"),
         "table_T_C": Field("float_list", [], min=-273.15, min_exclusive=True, max=5000.0, unit="degC",
                            doc="table: temperatures (filled from file)"),
+        "table_sha256": Field("str", "", doc="table: SHA-256 of the rows of a file of more than 1000 "
+                                             "rows, which the resolved deck refers to instead of "
+                                             "copying them (set when the deck is loaded; a given "
+                                             "value pins the file's rows)"),
     }, optional=False),
     "grain_boundary": Table({
         "volume_fraction": Field("float", 0.0, min=0.0, max=0.5,
@@ -233,6 +237,7 @@ _PATH_KEYS = {
     "exponential": ("start_C", "end_C", "asymptote_C", "time_constant_Myr"),
 }
 _EMPTY = (None, "", [])
+DIGEST = "table_sha256"
 
 
 def _check_path(t):
@@ -240,7 +245,7 @@ def _check_path(t):
     needed = _PATH_KEYS[kind]
     problems = []
     for key, value in t.items():
-        if key != "path" and value not in _EMPTY and key not in needed:
+        if key != "path" and value not in _EMPTY and key not in needed and not (kind == "table" and key == DIGEST):
             problems.append(f"temperature.{key} = {value!r}: not used by path = {kind!r} "
                             f"(which takes {', '.join(needed)}); remove it")
     for key in needed:
@@ -266,11 +271,11 @@ def _check_path(t):
                 problems.append(f"temperature.segment_end_C[{k}] = {b:g}: equals the temperature the "
                                 "segment starts from; expected a change")
     if kind == "table":
-        tt, TT = t["table_t_Myr"], t["table_T_C"]
+        tt, TT = table_columns(t)
         if len(tt) != len(TT) or len(tt) < 2:
             problems.append(f"temperature table: {len(tt)} times and {len(TT)} temperatures; expected "
                             "two equally long columns of at least 2 rows")
-        elif any(b <= a for a, b in zip(tt, tt[1:])):
+        elif np.any(np.diff(tt) <= 0):
             problems.append("temperature table: times must increase strictly")
     if kind == "exponential":
         a = t["asymptote_C"]
@@ -363,14 +368,14 @@ def _check_size(name, ph):
 
 
 def resolve_files(deck, base_dir):
-    """Read a tabulated temperature path into the deck (so the resolved deck is self-contained).
+    """Read a tabulated temperature path: into the deck (so the resolved deck is
+    self-contained), or, above :data:`~isosim.deck.tables.INLINE_ROWS` rows, by reference
+    (absolute ``file`` and ``table_sha256``; :func:`isosim.deck.tables.resolve_table`).
 
     Returns a list of problems (file, line, what is wrong)."""
     t = deck["temperature"]
-    if t["path"] != "table" or t["table_t_Myr"] or not t["file"]:
+    if t["path"] != "table":
+        if not t.get(DIGEST):
+            t.pop(DIGEST, None)
         return []
-    columns, problems = read_columns_csv(base_dir, t["file"], "temperature.file", ("t_Myr", "T_C"),
-                                         "time in Myr, temperature in degC")
-    if not problems:
-        t["table_t_Myr"], t["table_T_C"] = columns
-    return problems
+    return resolve_table(t, base_dir, ("t_Myr", "T_C"), "time in Myr, temperature in degC")

@@ -13,6 +13,7 @@ fewer than two rows. Pure Python, no MPI: decks are read on one process.
 
 import csv
 import math
+import os
 import re
 from pathlib import Path
 
@@ -187,3 +188,170 @@ def _number(cell):
     except ValueError:
         return None
     return v if math.isfinite(v) else None
+
+
+# ------------------------------------------------------------------ large tables (issue 17)
+#: A table read from a CSV with more rows than this is not copied into the resolved deck: the
+#: deck keeps the file's absolute path and ``table_sha256``, the SHA-256 of its rows
+#: (:func:`table_digest`); the rows are kept once per process here, stored once in results.h5
+#: and in each checkpoint (``tables/<sha256>``), and read back by the digest. Smaller tables
+#: are copied into the deck as they always were.
+INLINE_ROWS = 1000
+
+#: Deck key of the digest (in the table's section, beside ``file`` and the ``table_*`` columns).
+DIGEST_KEY = "table_sha256"
+
+_ROWS = {}        # sha256 -> tuple of read-only float64 columns (this process)
+_FILES = {}       # (file, size, mtime_ns, inode, header) -> (columns, problems): one parse per file
+
+
+def table_digest(columns):
+    """SHA-256 of a table's values: little-endian float64, row by row (``t0, T0, t1, T1, ...``),
+    so that reformatting the CSV (``1.0`` for ``1``, comments) keeps it and any changed value
+    changes it. ``hashlib.sha256(np.column_stack(cols).astype('<f8').tobytes()).hexdigest()``."""
+    import hashlib
+
+    import numpy as np
+    rows = np.column_stack([np.asarray(c, dtype="<f8") for c in columns])
+    return hashlib.sha256(np.ascontiguousarray(rows).tobytes()).hexdigest()
+
+
+def remember(digest, columns, check=True):
+    """Keep the rows of table ``digest`` for this process (from a file or a checkpoint).
+    With ``check``, rows that do not match ``digest`` raise ValueError."""
+    import numpy as np
+    if digest in _ROWS:
+        return _ROWS[digest]
+    cols = []
+    for c in columns:
+        a = np.array(c, dtype=float)          # a contiguous copy, read-only: shared by every member
+        a.setflags(write=False)
+        cols.append(a)
+    if check and table_digest(cols) != digest:
+        raise ValueError(f"rows do not match their SHA-256 {digest}")
+    _ROWS[digest] = tuple(cols)
+    return _ROWS[digest]
+
+
+def _read_cached(base_dir, name, key, header, units):
+    """The columns (float64 arrays) and problems of :func:`read_columns_csv`, parsed once per
+    version of the file (sweeps validate every member's deck; a 10^6-row file takes seconds)."""
+    import numpy as np
+    f = os.path.abspath(Path(base_dir) / name)
+    try:
+        st = os.stat(f)
+        stamp = (f, st.st_size, st.st_mtime_ns, st.st_ino, tuple(header))
+    except (OSError, ValueError):
+        stamp = None
+    if stamp is not None and stamp in _FILES:
+        cols, problems = _FILES[stamp]
+        return cols, list(problems)
+    cols, problems = read_columns_csv(base_dir, name, key, header, units)
+    if cols is not None:
+        cols = [np.array(c, dtype=float) for c in cols]
+    if stamp is not None:
+        _FILES.clear()                        # the last file only: a deck has one table
+        _FILES[stamp] = (cols, problems)
+    return cols, list(problems)
+
+
+def column_keys(section):
+    """The deck keys holding a table's columns (``table_t_Myr``, ``table_T_C``), in order."""
+    return [k for k in section if k.startswith("table_") and k != DIGEST_KEY]
+
+
+def resolve_table(section, base_dir, header, units, where="temperature"):
+    """Fill a table section (``file``, ``table_*`` columns, optional ``table_sha256``) of a
+    resolved deck. Returns a list of problems.
+
+    - rows given in the deck: kept (``table_sha256``, if given, must match them);
+    - a CSV of at most :data:`INLINE_ROWS` rows: its rows are copied into the deck (as before);
+    - a larger CSV: ``file`` becomes its absolute path, ``table_sha256`` the digest of its rows,
+      the columns stay empty; the rows are kept by :func:`remember`;
+    - ``table_sha256`` given (a run directory's deck.toml, or a pin): rows already kept under
+      that digest (read from a checkpoint at a restart) are used as they are; otherwise the
+      file is read and must have that digest, or the deck is refused naming the file.
+    """
+    keys = column_keys(section)
+    pinned = section.get(DIGEST_KEY) or ""
+    if not pinned:
+        section.pop(DIGEST_KEY, None)         # absent from resolved decks that do not use it
+    if section[keys[0]]:
+        if pinned and table_digest([section[k] for k in keys]) != pinned:
+            return [f"{where}.{DIGEST_KEY} = {pinned!r}: does not match the rows {', '.join(keys)} given in "
+                    "the deck; remove it, or give the rows it was computed from"]
+        return []
+    if not section["file"]:
+        return []
+    f = os.path.abspath(Path(base_dir) / section["file"])
+    if pinned and pinned in _ROWS:
+        section["file"] = f
+        return []
+    cols, problems = _read_cached(base_dir, section["file"], f"{where}.file", header, units)
+    if problems:
+        return problems
+    digest = table_digest(cols)
+    if pinned and digest != pinned:
+        return [f"{where}.file = {section['file']!r}: the rows of {f} changed since this deck was resolved "
+                f"(the SHA-256 of its rows is now {digest}, the deck's {where}.{DIGEST_KEY} is {pinned}): "
+                "results would differ. Restore the file; or, for a new run with the new rows, remove "
+                f"{DIGEST_KEY} from the deck"]
+    if len(cols[0]) <= INLINE_ROWS and not pinned:
+        for k, c in zip(keys, cols):
+            section[k] = c.tolist()           # the floats read, exactly
+        return []
+    remember(digest, cols, check=False)
+    section["file"] = f
+    section[DIGEST_KEY] = digest
+    return []
+
+
+def table_columns(section):
+    """The columns of a table section as arrays: the deck's own rows, or those kept under its
+    ``table_sha256`` (read from ``file`` and checked against the digest if this process has not
+    kept them yet). Raises ValueError naming the file if they cannot be had."""
+    import numpy as np
+    keys = column_keys(section)
+    digest = section.get(DIGEST_KEY) or ""
+    if section[keys[0]] or not digest:
+        return [np.asarray(section[k], dtype=float) for k in keys]
+    if digest not in _ROWS:
+        header = tuple(k[len("table_"):] for k in keys)
+        cols, problems = _read_cached(".", section["file"], "file", header, ", ".join(header))
+        if problems:
+            raise ValueError(f"the table {section['file']} (table_sha256 = {digest}) cannot be read: "
+                             + "; ".join(problems))
+        try:
+            remember(digest, cols)
+        except ValueError:
+            raise ValueError(f"the rows of {section['file']} changed since the deck was resolved (their "
+                             f"SHA-256 is now {table_digest(cols)}, the deck's table_sha256 is {digest})") from None
+    return list(_ROWS[digest])
+
+
+def large_tables(deck):
+    """``{sha256: (section key, column names, columns)}`` of every table a resolved deck holds
+    by reference (what results.h5 and checkpoints store, once each)."""
+    out = {}
+
+    def walk(node, prefix):
+        for k, v in node.items():
+            if isinstance(v, dict):
+                walk(v, f"{prefix}{k}.")
+        digest = node.get(DIGEST_KEY) if isinstance(node.get(DIGEST_KEY), str) else ""
+        if digest and digest not in out:
+            keys = column_keys(node)
+            out[digest] = (prefix.rstrip("."), keys, table_columns(node))
+
+    walk(deck, "")
+    return out
+
+
+def file_digest(section):
+    """The digest of the rows ``section['file']`` holds now, or why there is none. Local."""
+    keys = column_keys(section)
+    header = tuple(k[len("table_"):] for k in keys)
+    cols, problems = _read_cached(".", section["file"], "file", header, ", ".join(header))
+    if problems:
+        return "; ".join(problems)
+    return table_digest(cols)

@@ -15,7 +15,9 @@ library reads a byte of it), with the same layout::
     /            attrs: format, meta (JSON), sha256, complete; a checkpoint also has the
                  scalars of its meta (isosim_version, model, deck_digest, time, step, dt,
                  nranks) for people reading it with h5dump
-    /outputs/*   small arrays (a part's new time-series rows), written by rank 0
+    /outputs/*   small arrays (a part's new time-series rows), written by rank 0; in a
+                 checkpoint, ``table_<sha256>``: the rows of each large table of the deck,
+                 which the deck refers to by that digest (isosim.io.tables)
     /fields/*    large arrays, each split by rows over the ranks that wrote it, in
                  rank-independent order: any number of ranks can read it back
 
@@ -198,7 +200,7 @@ class RecordLog:
 
 
 # --------------------------------------------------------------------------- checkpoints
-def write_checkpoint(path, comm, *, meta, deck_toml, fields, records=()):
+def write_checkpoint(path, comm, *, meta, deck_toml, fields, records=(), tables=None):
     """Write a checkpoint atomically, keeping the previous one as ``*.prev.h5``. Collective.
 
     Parameters
@@ -213,6 +215,9 @@ def write_checkpoint(path, comm, *, meta, deck_toml, fields, records=()):
         This rank's rows of each state field.
     records : list of dict
         The record parts holding the run's recordings (:meth:`RecordLog.append`).
+    tables : dict of ndarray, optional
+        The deck's large tables (``table_<sha256>``: rows), identical on every rank
+        (:mod:`isosim.io.tables`): a restart needs no CSV file.
 
     Raises
     ------
@@ -222,7 +227,7 @@ def write_checkpoint(path, comm, *, meta, deck_toml, fields, records=()):
     path = Path(path)
     try:
         _write_verified(path, comm, fmt=FORMAT, meta=dict(meta, deck_toml=deck_toml, records=list(records)),
-                        small={}, fields=fields, scalars=SCALARS,
+                        small=dict(tables or {}), fields=fields, scalars=SCALARS,
                         keep_previous=path.with_name(path.stem + ".prev.h5"))
     except OSError as exc:
         raise CheckpointIOError(f"error: could not write checkpoint {path}: {exc}; the previous "
@@ -233,8 +238,9 @@ class Checkpoint:
     """A checkpoint and its recordings, headers verified: ``meta``, ``deck_toml``, ``outputs``
     (the recorded small arrays, all parts joined) and :meth:`read` of field rows."""
 
-    def __init__(self, path, meta, parts):
+    def __init__(self, path, meta, parts, tables=None):
         self.path = Path(path)
+        self.tables = dict(tables or {})    # sha256: rows of the deck's large tables (verified)
         self.meta = meta
         self.deck_toml = meta["deck_toml"]
         self.parts = parts                  # [(path, meta, small arrays)]
@@ -262,7 +268,7 @@ def read_header(path):
     """A checkpoint's metadata and recordings, checked against their SHA-256 sums (no field
     data; no communication). Raises CheckpointIOError with the reason."""
     path = Path(path)
-    meta, _, _ = _read_verified(path, FORMAT, "checkpoint")
+    meta, small, _ = _read_verified(path, FORMAT, "checkpoint")
     parts = []
     for entry in meta["records"]:
         part = path.parent / entry["file"]
@@ -275,7 +281,8 @@ def read_header(path):
         if sha != entry["sha256"]:
             raise CheckpointIOError(f"{path}: its recordings {part} were replaced by others")
         parts.append((part, part_meta, small))
-    return Checkpoint(path, meta, parts)
+    tables = {k[len("table_"):]: v for k, v in small.items() if k.startswith("table_")}
+    return Checkpoint(path, meta, parts, tables)
 
 
 def verify_fields(ck, comm):

@@ -9,7 +9,8 @@ Kinds (deck ``temperature.path``):
 - ``segments``: piecewise linear from ``start_C`` through ``segment_end_C[k]`` at
   ``segment_rate_C_per_Myr[k]`` (cooling then a reheating pulse, paper Fig. 7);
 - ``table``: piecewise linear through tabulated (t, T) points (read from a CSV file when
-  the deck is loaded, and stored in the resolved deck);
+  the deck is loaded, and stored in the resolved deck; above 1000 rows the deck refers to
+  the file and the SHA-256 of its rows, :mod:`isosim.deck.tables`);
 - ``exponential``: T = T_inf + (T_start - T_inf) exp(-t / t_c) until ``end_C``.
 """
 
@@ -103,7 +104,8 @@ def path_from_deck(table):
         return PiecewiseLinearPath(*segment_knots(table["start_C"], table["segment_end_C"],
                                                   table["segment_rate_C_per_Myr"]))
     if kind == "table":
-        return PiecewiseLinearPath(table["table_t_Myr"], table["table_T_C"])
+        from ..deck.tables import table_columns      # a large table is kept by its digest, not in the deck
+        return PiecewiseLinearPath(*table_columns(table))
     if kind == "exponential":
         return ExponentialPath(table["start_C"], table["end_C"], table["asymptote_C"], table["time_constant_Myr"])
     raise ValueError(f"unknown temperature path {kind!r}")  # the schema prevents this

@@ -46,9 +46,12 @@ class TemperatureProfile:
 
     @classmethod
     def from_deck(cls, capsule, temperature):
+        table = ((), ())
+        if temperature["profile"] == "table":
+            from ..deck.tables import table_columns  # a large table is kept by its digest, not in the deck
+            table = table_columns(temperature)
         return cls(temperature["profile"], capsule["length_mm"], temperature["hot_C"],
-                   temperature["cold_C"], temperature["hot_spot_mm"], temperature["table_x_mm"],
-                   temperature["table_T_C"])
+                   temperature["cold_C"], temperature["hot_spot_mm"], *table)
 
     def T_C(self, x_mm):
         """Temperature (degC) at positions ``x_mm``."""

@@ -17,6 +17,7 @@ from ..io.layout import coordinates, label, labels, mark
 from ..io.journal import UnitJournal
 from ..io.results import envelope, write_summary
 from ..io.rundir import unlock_run_dir
+from ..io.tables import write_tables
 from ..logs import say
 from ..parallel import collective
 from ..rootfind import brackets, illinois_step
@@ -109,6 +110,7 @@ def run_invert(raw, path, run_dir, comm, *, target, param, bracket, over=None, s
                 h5.attrs["isosim_version"] = __version__
                 h5.attrs["kind"] = "inversion"
                 h5.attrs["deck"] = to_toml(base)
+                write_tables(h5, base)          # a large table's rows, once (the deck refers to them)
                 h5.attrs["param"] = param
                 h5.attrs["target"] = f"{tkey}={tval}"
                 unit_p = unit_of(base, param)

@@ -12,6 +12,7 @@ from ..io.atomic import atomic_path
 from ..io.distributed import SEAL_BYTES, seal_file
 from ..io.layout import label_ensemble
 from ..io.results import envelope, write_summary
+from ..io.tables import write_tables
 from .common import h5_name, recorder_of, unit_of
 
 
@@ -38,6 +39,7 @@ def write_ensemble(run_dir, base, params, headlines, series, extra_summary, wall
                 h5.attrs["isosim_version"] = __version__
                 h5.attrs["model"] = base["model"]
                 h5.attrs["deck"] = to_toml(base)
+                write_tables(h5, base)          # a large table's rows, once (the deck refers to them)
                 h5.attrs["varied"] = keys
                 g = h5.create_group("members")
                 g.attrs["description"] = "one row per member: varied parameters and final results"

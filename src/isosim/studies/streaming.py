@@ -420,6 +420,7 @@ def write_streamed(run_dir, base, plan, lo, hi, index, journal, extra, wall, com
     from ..io.distributed import SEAL_BYTES, seal_file
     from ..io.layout import label_ensemble
     from ..io.sealing import seal_summary
+    from ..io.tables import write_tables
     from .common import h5_name, recorder_of, unit_of
 
     rec = recorder_of(base["model"])
@@ -432,6 +433,7 @@ def write_streamed(run_dir, base, plan, lo, hi, index, journal, extra, wall, com
                 h5.attrs["isosim_version"] = __version__
                 h5.attrs["model"] = base["model"]
                 h5.attrs["deck"] = to_toml(base)
+                write_tables(h5, base)          # a large table's rows, once (the deck refers to them)
                 h5.attrs["varied"] = plan.keys
                 h5.attrs["streamed"] = ("more members than the streaming threshold: members written window by "
                                         "window, series chunked and compressed")
