@@ -268,7 +268,7 @@ def read_header(path):
     """A checkpoint's metadata and recordings, checked against their SHA-256 sums (no field
     data; no communication). Raises CheckpointIOError with the reason."""
     path = Path(path)
-    meta, small, _ = _read_verified(path, FORMAT, "checkpoint")
+    meta, own, _ = _read_verified(path, FORMAT, "checkpoint")
     parts = []
     for entry in meta["records"]:
         part = path.parent / entry["file"]
@@ -281,7 +281,7 @@ def read_header(path):
         if sha != entry["sha256"]:
             raise CheckpointIOError(f"{path}: its recordings {part} were replaced by others")
         parts.append((part, part_meta, small))
-    tables = {k[len("table_"):]: v for k, v in small.items() if k.startswith("table_")}
+    tables = {k[len("table_"):]: v for k, v in own.items() if k.startswith("table_")}
     return Checkpoint(path, meta, parts, tables)
 
 
