@@ -160,6 +160,8 @@ def preflight(deck, *, members=1, skip_memory=False, log=None):
     if deck["model"] == "grain_exchange":
         from .physics.timescales import slow_warning
         from .startup import world_rank
-        line = slow_warning(deck)
-        if line and world_rank() == 0:
-            (log or (lambda m: print(m, file=sys.stderr, flush=True)))(line)
+        from .deck.grain_exchange import plausibility_warnings
+        lines = plausibility_warnings(deck) + [x for x in [slow_warning(deck)] if x]
+        if world_rank() == 0:
+            for line in lines:
+                (log or (lambda m: print(m, file=sys.stderr, flush=True)))(line)

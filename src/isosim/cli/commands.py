@@ -9,6 +9,7 @@ and PETSc starts *before* any module that imports ``petsc4py.PETSc`` is loaded, 
 pass-through options are read (imports of the model classes go through the registry, on use).
 """
 
+import sys
 from pathlib import Path
 
 from .. import api
@@ -27,9 +28,17 @@ from .parser import checkpoint_overrides
 
 
 def check(args, petsc_options):
+    """Validate; print the resolved deck, what the equilibrium fractionation means at the path's
+    ends, and warnings for values minerals do not have (a unit mistake, most often)."""
     deck = load_deck(args.deck, args.set)
+    module = MODELS[deck["model"]]
+    for line in getattr(module, "plausibility_warnings", lambda d: [])(deck):
+        print(line, file=sys.stderr)
     if not args.quiet:
-        print(f"# {args.deck}: valid ({deck['model']}); resolved deck:\n")
+        print(f"# {args.deck}: valid ({deck['model']}); resolved deck:")
+        for line in getattr(module, "equilibrium_lines", lambda d: [])(deck):
+            print(f"# {line}")
+        print()
         print(to_toml(deck), end="")
     return EXIT_OK
 

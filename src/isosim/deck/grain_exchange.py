@@ -56,6 +56,10 @@ PHASE = Table({
                            doc="per isotope, added to ln K as value/T^2 (equilibrium isotope "
                                "fractionation); default zeros. The paper's eq. 5 prints 6.46e3 for "
                                "44Ca; the checked value is 646 (docs/models/grain_exchange.md)"),
+    "Delta_eq_A": Field("float_list", [], unit="permil 10^6 K^2",
+                        doc="per isotope, equilibrium fractionation against the host phase in the form the "
+                            "literature tabulates, 1000 ln alpha = A x 10^6 / T^2 (permil, T in K; 0 for the "
+                            "reference isotope); sets lnK_offset_K2 = 1000 A (give one of the two)"),
 }, optional=False)
 
 SCHEMA = Table({
@@ -151,6 +155,82 @@ SCHEMA = Table({
 })
 
 
+def _equilibrium_from_permil(name, ph):
+    """``Delta_eq_A`` (1000 ln alpha = A 10^6/T^2, permil) as the model's ln K offsets (A 10^6/1000
+    = 1000 A, K^2), written into ``lnK_offset_K2``; both given must agree (a resolved deck holds
+    both, and is validated again at a restart)."""
+    a = ph["Delta_eq_A"]
+    if not a:
+        return []
+    offsets = [1000.0 * x for x in a]
+    given = ph["lnK_offset_K2"]
+    if given and (len(given) != len(offsets) or
+                  any(abs(g - o) > 1e-12 * max(1.0, abs(o)) for g, o in zip(given, offsets))):
+        return [f"phases.{name}: Delta_eq_A = {a} and lnK_offset_K2 = {given} are both given and differ "
+                f"(Delta_eq_A means lnK_offset_K2 = {offsets}); give one of them"]
+    ph["lnK_offset_K2"] = offsets
+    return []
+
+
+#: What minerals do (plausibility warnings, not errors): |Delta_eq| at magmatic temperatures,
+#: grain radii, and pre-exponential factors of solid-state diffusion.
+PLAUSIBLE = {"Delta_eq_permil": 20.0, "radius_mm": (1e-3, 100.0), "D0_m2_s": (1e-16, 1.0)}
+
+
+def equilibrium_lines(deck):
+    """``isosim check``'s report of what the equilibrium fractionation means: Delta of each
+    isotope against the reference, phase minus host, at the start and end temperatures."""
+    from ..physics.constants import ZERO_C
+    from ..physics.paths import path_from_deck
+    names = deck["isotopes"]["names"]
+    ref = names.index(deck["isotopes"]["reference"] or names[0])
+    path = path_from_deck(deck["temperature"])
+    temps = [float(path.T_C(0.0)), float(path.T_C(1.0))]
+    host = next(p for p, v in deck["phases"].items() if v["host"])
+    out = []
+    for name, ph in deck["phases"].items():
+        offs = ph["lnK_offset_K2"] or [0.0] * len(names)
+        host_offs = deck["phases"][host]["lnK_offset_K2"] or [0.0] * len(names)
+        for n, iso in enumerate(names):
+            if n == ref or name == host:
+                continue
+            d = (offs[n] - offs[ref]) - (host_offs[n] - host_offs[ref])
+            vals = ", ".join(f"{1000.0 * d / (T + ZERO_C) ** 2:.4g} permil at {T:g} degC" for T in temps)
+            out.append(f"equilibrium Delta({iso}/{names[ref]}) {name}-{host}: {vals}")
+    return out
+
+
+def plausibility_warnings(deck):
+    """Values a deck may hold but minerals do not (warnings, printed by check and at run start)."""
+    from ..physics.constants import ZERO_C
+    out = []
+    lo_r, hi_r = PLAUSIBLE["radius_mm"]
+    lo_d, hi_d = PLAUSIBLE["D0_m2_s"]
+    names = deck["isotopes"]["names"]
+    ref = names.index(deck["isotopes"]["reference"] or names[0])
+    for name, ph in deck["phases"].items():
+        offs = ph["lnK_offset_K2"] or [0.0] * len(names)
+        worst = max((abs(o - offs[ref]) for o in offs), default=0.0)
+        at = 1000.0 * worst / (800.0 + ZERO_C) ** 2
+        if at > PLAUSIBLE["Delta_eq_permil"]:
+            hint = (f"Delta_eq_A = {ph['Delta_eq_A']} is A in Delta = A x 10^6/T^2 permil (0.646, not 646?)"
+                    if ph["Delta_eq_A"] else "is it A of Delta = A x 10^6/T^2 permil (then give Delta_eq_A) "
+                    "rather than K^2 (lnK_offset_K2 = 1000 A)?")
+            out.append(f"warning: phases.{name}: the equilibrium fractionation is {at:.3g} permil at 800 degC "
+                       f"(lnK_offset_K2 = {offs}); minerals at magmatic temperatures stay within "
+                       f"{PLAUSIBLE['Delta_eq_permil']:g} permil: {hint}")
+        radii = [r for r in (ph.get("radius_mm"), ph.get("median_radius_mm")) if r] + list(ph.get("bin_radii_mm") or [])
+        for r in radii:
+            if not lo_r <= r <= hi_r:
+                out.append(f"warning: phases.{name}: a grain radius of {r:g} mm; mineral grains are "
+                           f"{lo_r * 1e3:g} um to {hi_r / 10:g} cm (radii are in mm: a value in m or um?)")
+                break
+        if not lo_d <= ph["D0_m2_s"] <= hi_d:
+            out.append(f"warning: phases.{name}: D0_m2_s = {ph['D0_m2_s']:g}; solid-state diffusion has "
+                       f"D0 between {lo_d:g} and {hi_d:g} m^2/s (a value in cm^2/s is 1e4 times too large)")
+    return out
+
+
 def cross_check(deck):
     """Rules that involve several keys; returns a list of problems."""
     problems = []
@@ -173,6 +253,7 @@ def cross_check(deck):
         if ph["host"] and any(ph[k] != 0.0 for k in ("lnK_A", "lnK_B", "lnK_C")):
             problems.append(f"phases.{name}: is the host, so its ln K is 0 by definition; "
                             "remove lnK_A/lnK_B/lnK_C")
+        problems.extend(_equilibrium_from_permil(name, ph))
         offs = ph["lnK_offset_K2"]
         if offs and len(offs) != len(names):
             problems.append(f"phases.{name}.lnK_offset_K2 has {len(offs)} entries: expected one "
