@@ -205,3 +205,31 @@ def test_sweep_over_another_key(tmp_path):
     _write_case(tmp_path)                                   # restored: the sweep finishes
     run_cli(["restart", out, "--progress", "0"], check=0)
     assert [m["Delta_permil"] for m in read_summary(out)["members"]] == deltas
+
+
+def test_capsule_table_profile(tmp_path):
+    """The capsule's table profile: 5000 rows are kept by reference, the run uses them (the same
+    piecewise-linear profile as its 3-row form, within round-off of the interpolation)."""
+    text = (INPUT / "huang2010_timeseries.toml").read_text().replace('profile = "parabolic"',
+                                                                   'profile = "table"\nfile = "T.csv"')
+    text = "\n".join(line for line in text.splitlines() if not line.startswith(("hot_C", "cold_C")))
+    (tmp_path / "d.toml").write_text(text)
+    fast = ["--set", "capsule.cells=120", "--progress", "0", "--set", "time.duration_h=1.0", "--set",
+            "time.output_h=[]"]
+    (tmp_path / "T.csv").write_text("x_mm,T_C\n0,1560\n2,1450\n4,1215\n")
+    run_cli(["run", tmp_path / "d.toml", "--out", tmp_path / "three", *fast], check=0)
+    x = np.linspace(0.0, 4.0, 5001)
+    T = np.interp(x, [0.0, 2.0, 4.0], [1560.0, 1450.0, 1215.0])
+    (tmp_path / "T.csv").write_text("x_mm,T_C\n" + "".join(f"{a!r},{b!r}\n" for a, b in zip(x, T)))
+    run_cli(["run", tmp_path / "d.toml", "--out", tmp_path / "many", *fast], check=0)
+    sha = _digest(x, T)
+    many = read_summary(tmp_path / "many")
+    assert many["deck"]["temperature"]["table_sha256"] == sha and many["deck"]["temperature"]["table_x_mm"] == []
+    assert (tmp_path / "many" / "deck.toml").stat().st_size < SMALL
+    assert "table_sha256" not in read_summary(tmp_path / "three")["deck"]["temperature"]
+    with h5py.File(tmp_path / "many" / "results.h5") as f:
+        assert np.array_equal(f[f"tables/{sha}/x_mm"][()], x) and np.array_equal(f[f"tables/{sha}/T_C"][()], T)
+    with h5py.File(tmp_path / "three" / "results.h5") as a, h5py.File(tmp_path / "many" / "results.h5") as b:
+        assert "tables" not in a
+        for k in ("series/inventory", "series/steady_fraction"):
+            assert np.allclose(a[k][()], b[k][()], rtol=1e-9, atol=1e-12), k
