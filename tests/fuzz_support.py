@@ -383,6 +383,7 @@ def check_setup(deck):
     from mpi4py import MPI
 
     from isosim.models import REGISTRY
+    from isosim.models.base import ASSEMBLED, EXPLICIT
     if estimated_unknowns(deck) > 200_000:
         return False
     problem_cls, recorder_cls = REGISTRY[deck["model"]]
@@ -392,7 +393,7 @@ def check_setup(deck):
         times = np.asarray(recorder.times, dtype=float)
         assert times.size and np.all(np.isfinite(times)) and times[-1] == problem.end_time, times
         with np.errstate(all="ignore"):
-            if hasattr(problem, "create_vector"):            # capsule: PETSc vectors
+            if problem.kind == ASSEMBLED:                   # capsule: PETSc vectors
                 u, f, udot = problem.create_vector(), problem.create_vector(), problem.create_vector()
                 with u as ua:
                     problem.initial_state(ua)
@@ -410,7 +411,7 @@ def check_setup(deck):
                 f = np.zeros_like(u)
                 values = [u]
                 for tau in (0.0, 0.5, 1.0):
-                    if getattr(problem, "explicit", False):
+                    if problem.kind == EXPLICIT:
                         problem.rhs(tau, u, f)
                     else:
                         problem.ifunction(tau, u, np.zeros_like(u), f)
@@ -421,6 +422,5 @@ def check_setup(deck):
         for v in values:
             assert np.all(np.isfinite(np.asarray(v))), f"non-finite numbers at set-up: {v}"
     finally:
-        if hasattr(problem, "destroy"):
-            problem.destroy()
+        problem.destroy()
     return True

@@ -17,7 +17,7 @@ from support import INPUT, run_cli
 from isosim.deck import load_deck
 from isosim.errors import EXIT_SOLVER, SolverFailure
 from isosim.models import REGISTRY
-from isosim.models.base import EXPLICIT, Problem
+from isosim.models.base import ASSEMBLED, EXPLICIT, Problem
 from isosim.solver.driver import Driver
 
 
@@ -150,7 +150,7 @@ def test_check_state_names_the_place(model, deck):
     d = load_deck(INPUT / deck, ["grid.cells=20", "grid.basis='cells'"] if model == "grain_exchange" else [])
     # a batch of two where a model has batches: the fault is put into the second member
     problem = REGISTRY[model][0]([d] if model == "capsule" else [d, d], MPI.COMM_WORLD)
-    vec = problem.create_vector() if hasattr(problem, "create_vector") else None
+    vec = problem.create_vector() if problem.kind == ASSEMBLED else None
     u = vec.getArray() if vec is not None else np.zeros(problem.local_size)
     problem.initial_state(u)
     try:
@@ -172,8 +172,7 @@ def test_check_state_names_the_place(model, deck):
     finally:
         if vec is not None:
             vec.destroy()
-        if hasattr(problem, "destroy"):
-            problem.destroy()
+        problem.destroy()
 
 
 def test_grain_check_state_in_the_eigen_basis():
