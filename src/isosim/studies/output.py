@@ -66,16 +66,22 @@ def write_ensemble(run_dir, base, params, headlines, series, extra_summary, wall
                     ds.attrs["description"] = f"{k} of each member at its output times [member, time]"
                     ds.attrs["key"] = k
                 if sliced:
-                    sl = h5.create_group("slice")
-                    sl.attrs["description"] = ("this is one slice of a sweep (isosim sweep --slice K/N); "
-                                               "isosim merge joins the slices")
-                    for name, value in sliced.items():
-                        sl.attrs[name] = value
-                    sl.attrs["sweep_digest"] = extra_summary["sweep_digest"]
-                    sl.create_dataset("member_index", data=np.arange(sliced["first_member"], sliced["stop_member"]))
+                    write_slice_group(h5, sliced, extra_summary["sweep_digest"], sliced["first_member"],
+                                      sliced["stop_member"])
                 label_ensemble(h5, keys)       # named axes for xarray (docs/outputs.md)
             seal_file(tmp)
         write_summary(run_dir, summary)
     except OSError as exc:
         raise CheckpointIOError(f"error: could not write results in {run_dir}: {exc}") from None
     return summary
+
+
+def write_slice_group(h5, sliced, sweep_digest, first, stop):
+    """The ``slice`` group of a slice's results.h5: which slice of which sweep, and the global
+    indices of its members (what ``isosim merge`` checks)."""
+    sl = h5.create_group("slice")
+    sl.attrs["description"] = "this is one slice of a sweep (isosim sweep --slice K/N); isosim merge joins the slices"
+    for name, value in sliced.items():
+        sl.attrs[name] = value
+    sl.attrs["sweep_digest"] = sweep_digest
+    sl.create_dataset("member_index", data=np.arange(first, stop))

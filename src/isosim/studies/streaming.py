@@ -415,13 +415,13 @@ def solve_streamed(plan, decks_of, lo, hi, comm, *, window, progress, journal, s
 # ------------------------------------------------------------------------------ output
 def write_streamed(run_dir, base, plan, lo, hi, index, journal, extra, wall, comm_size, window):
     """results.h5 from the kept units, window by window, and the compact summary.json (rank 0)."""
-    from ..io import jsonfile
-    from ..io.atomic import atomic_path, write_text
+    from ..io.atomic import atomic_path
     from ..io.distributed import SEAL_BYTES, seal_file
     from ..io.layout import label_ensemble
-    from ..io.sealing import seal_summary
+    from ..io.results import envelope, write_summary
     from ..io.tables import write_tables
     from .common import h5_name, recorder_of, unit_of
+    from .output import write_slice_group
 
     rec = recorder_of(base["model"])
     n = hi - lo
@@ -504,13 +504,7 @@ def write_streamed(run_dir, base, plan, lo, hi, index, journal, extra, wall, com
                 if row != hi:
                     raise CheckpointIOError(f"error: the kept units of {run_dir} hold {row - lo} of {n} members")
                 if sliced:
-                    sl = h5.create_group("slice")
-                    sl.attrs["description"] = ("this is one slice of a sweep (isosim sweep --slice K/N); "
-                                               "isosim merge joins the slices")
-                    for name, value in sliced.items():
-                        sl.attrs[name] = value
-                    sl.attrs["sweep_digest"] = extra["sweep_digest"]
-                    sl.create_dataset("member_index", data=np.arange(lo, hi))
+                    write_slice_group(h5, sliced, extra["sweep_digest"], lo, hi)
                 label_ensemble(h5, plan.keys)  # named axes for xarray (docs/outputs.md)
             seal_file(tmp)
         results_stats = {}
@@ -526,8 +520,7 @@ def write_streamed(run_dir, base, plan, lo, hi, index, journal, extra, wall, com
                          else None, "min": float(arr.min()) if arr is not None and arr.size else None,
                          "max": float(arr.max()) if arr is not None and arr.size else None})
         summary = {
-            "isosim_version": __version__, "model": base["model"], "title": base.get("title", ""),
-            "status": "complete", "ranks": comm_size, "wall_time_s": round(wall, 3),
+            **envelope("sweep", base["model"], base.get("title", ""), ranks=comm_size, wall_time_s=wall),
             "varied": plan.keys, "n_members": n, **extra,
             "members_in": "results.h5",
             "streamed": {"threshold": stream_threshold(), "window_members": window,
@@ -535,7 +528,7 @@ def write_streamed(run_dir, base, plan, lo, hi, index, journal, extra, wall, com
                                   "results.h5 (members/params/KEY, members/RESULT, series/KEY), not listed here")},
             "axes": axes, "results": results_stats, "deck": base,
         }
-        write_text(Path(run_dir) / "summary.json", seal_summary(summary, run_dir, jsonfile.dumps))
+        write_summary(run_dir, summary)
     except OSError as exc:
         raise CheckpointIOError(f"error: could not write results in {run_dir}: {exc}") from None
     return summary
