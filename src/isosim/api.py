@@ -25,6 +25,7 @@ from .deck import validate
 from .deck.load import apply_overrides, load_raw, read_toml, tomllib
 from .deck.specs import member_count, parse_values
 from .errors import DeckError, UsageError
+from .io.jsonfile import restore_non_finite
 from .preflight import preflight
 from .registry import model_spec
 from .startup import init_petsc
@@ -49,9 +50,10 @@ class Results:
 
     @property
     def summary(self):
-        """The ``summary.json`` of the directory, as a dict."""
-        if self._summary is None:
-            self._summary = json.loads((self.path / "summary.json").read_text(encoding="utf-8"))
+        """The ``summary.json`` of the directory, as a dict (values written as ``null`` because
+        they were not finite are NaN or inf again: the file's ``non_finite`` map says which)."""
+        if self._summary is None:     # non-finite results come back as NaN/inf (written as null)
+            self._summary = restore_non_finite(json.loads((self.path / "summary.json").read_text(encoding="utf-8")))
         return self._summary
 
     @property

@@ -85,3 +85,26 @@ def _refuse_constant(name):
 def loads_strict(text):
     """Parse JSON refusing ``NaN``/``Infinity``/``-Infinity`` (what a strict parser does)."""
     return json.loads(text, parse_constant=_refuse_constant)
+
+
+def restore_non_finite(obj):
+    """The inverse of :func:`dumps` for a parsed mapping: every ``null`` its ``non_finite`` map
+    names becomes the float it was (NaN, inf, -inf), so that readers in Python see numbers."""
+    reasons = obj.get(REASON_KEY) if isinstance(obj, dict) else None
+    if not reasons:
+        return obj
+    values = {"NaN": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
+    for pointer, why in reasons.items():
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+        node = obj
+        try:
+            for part in parts[:-1]:
+                node = node[int(part)] if isinstance(node, list) else node[part]
+            last = parts[-1]
+            if isinstance(node, list):
+                node[int(last)] = values.get(why, float("nan"))
+            else:
+                node[last] = values.get(why, float("nan"))
+        except (KeyError, IndexError, ValueError, TypeError):
+            continue
+    return obj
