@@ -299,7 +299,8 @@ def _restart_run(run_dir, comm, *, petsc_options, progress_seconds, log):
     ck = latest_good_checkpoint(run_dir, comm, say=lambda m: print(m, file=sys.stderr, flush=True))
     _keep_tables(ck)                      # every rank: the rows the run started with
     deck = collective(comm, lambda: check_restart(run_dir, ck))
-    for change in collective(comm, lambda: changed_files(deck)) if comm.rank == 0 else ():
+    changes = collective(comm, lambda: changed_files(deck))      # every rank takes part in the collective
+    for change in changes if comm.rank == 0 else ():
         print(f"warning: {change}: the restart continues with the rows stored in {ck.path.name}, those the "
               "run started with (a new run would read the file as it is now)", file=sys.stderr, flush=True)
     if ck.path.name != NAMES[0] and (Path(run_dir) / NAMES[0]).exists():
