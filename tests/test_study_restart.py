@@ -138,7 +138,11 @@ def test_sweep_random_kills_then_restarts(tmp_path, sweep_reference):
     cmd = [*SWEEP, "--out", out]
     while kills < 20:
         proc = _start(cmd)
-        time.sleep(rng.uniform(0.5, 4.0))
+        # a random instant once the job exists (a loaded machine may take seconds to start it)
+        t0 = time.monotonic()
+        while not (out / "manifest.json").exists() and proc.poll() is None and time.monotonic() - t0 < 60:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(0.0, 3.0))
         if proc.poll() is not None:          # finished before the kill: start over for more kills
             assert proc.returncode == 0, proc.communicate()
             _same_results(sweep_reference, out)
