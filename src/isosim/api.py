@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from .deck import validate
-from .deck.load import apply_overrides, load_raw, read_toml, tomllib
+from .deck.load import apply_overrides, load_raw, tomllib
 from .deck.specs import member_count, parse_values
 from .errors import DeckError, UsageError
 from .io.jsonfile import restore_non_finite
@@ -262,8 +262,3 @@ def sweep(deck, vary=None, samples=None, seed=0, set=None, out=None, petsc_optio
 
 def _toml_list(values):
     return ",".join(_toml_value(v) for v in values)
-
-
-def read_deck(path):
-    """A deck file as a raw dict (to edit and pass to :func:`run`)."""
-    return read_toml(path)
