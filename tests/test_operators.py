@@ -1,7 +1,6 @@
 """The analytic Jacobian and the exact bordered solve, on general configurations
 (3 phases with several radii, 3 isotopes, algebraic and finite-volume grain boundary)."""
 
-import copy
 
 import numpy as np
 import pytest

@@ -18,7 +18,6 @@ is an error.
 
 import itertools
 import json
-import os
 import re
 import subprocess
 import sys

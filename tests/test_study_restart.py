@@ -26,7 +26,7 @@ import pytest
 from support import CLEAN_ENV, INPUT, isosim_cmd, needs_mpirun, read_summary, run_cli
 
 SWEEP = ["sweep", INPUT / "xiong_fig1.toml", "--vary", "temperature.rate_C_per_Myr=log:1:1e7:600",
-         "--set", "ensemble.batch_size=16", "--progress", "0"]
+         "--set", "ensemble.batch_size=16", "--set", "output.sweep_profiles=true", "--progress", "0"]
 # batches of 2 members: the 18-member scan alone is 9 units, so a stop after 3 lands inside it
 INVERT = ["invert", INPUT / "xiong_inversion.toml", "--over", "phases.cpx.beta=0:0.5:3", "--scan", "6",
           "--set", "ensemble.batch_size=2", "--progress", "0"]

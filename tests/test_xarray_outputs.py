@@ -18,14 +18,14 @@ pytest.importorskip("h5netcdf")
 GRAIN_RUN = [INPUT / "xiong_fig1.toml", "--progress", "0", "--set", "grid.cells=20"]
 GRAIN_SWEEP = [INPUT / "xiong_fig1.toml", "--progress", "0", "--set", "grid.cells=20", "--set",
                "output.temperatures_C=[]", "--set", 'ensemble.mode="independent"',
-               "--vary", "temperature.rate_C_per_Myr=1,1e7", "--vary", "phases.opx.beta=0.02,0.2"]
+               "--set", "output.sweep_profiles=true", "--vary", "temperature.rate_C_per_Myr=1,1e7", "--vary", "phases.opx.beta=0.02,0.2"]
 CAPSULE_RUN = [INPUT / "huang2010_zm98.toml", "--progress", "0", "--set", "capsule.cells=40"]
 CHAMBER_RUN = [INPUT / "spera2004_eraxfc.toml", "--progress", "0"]
 CHAMBER_SWEEP = [INPUT / "spera2004_montecarlo.toml", "--progress", "0", "--samples", "5", "--seed", "3"]
 INVERSION = [INPUT / "xiong_inversion.toml", "--progress", "0", "--set", "grid.cells=20",
              "--over", "phases.cpx.beta=0,0.5"]
 STREAMED = [INPUT / "xiong_fig1.toml", "--progress", "0", "--set", "grid.cells=20",
-            "--vary", "temperature.rate_C_per_Myr=log:1:1e7:9"]
+            "--set", "output.sweep_profiles=true", "--vary", "temperature.rate_C_per_Myr=log:1:1e7:9"]
 
 
 def order_ok(dims):
@@ -131,9 +131,19 @@ def test_sweeps(outputs, name):
     assert "tau" in s.coords
     if name == "streamed":
         assert "streamed" in summary
+    if name == "chamber_sweep":
+        return
+    assert "t_Myr" in s.coords
+    p = ds["profiles"]                              # kept: output.sweep_profiles = true
+    assert p["concentration"].dims == ("member", "isotope", "class", "cell")
+    assert p.sizes["member"] == n and p["r_um"].dims == ("member", "class", "cell")
+    assert list(p["isotope"].values) == ["40Ca", "44Ca"]
+    for k in summary["varied"]:
+        assert k in p.coords
     if name == "merged":
         direct = check_file(outputs / "grain_sweep" / "results.h5")
         assert np.array_equal(s["Delta_permil"].values, direct["series"]["Delta_permil"].values, equal_nan=True)
+        assert np.array_equal(p["concentration"].values, direct["profiles"]["concentration"].values)
 
 
 def test_inversion(outputs):

@@ -131,6 +131,11 @@ SCHEMA = Table({
                               doc="land the time integrator on every series sample (true) instead "
                                   "of evaluating its dense output between steps (false: fewer "
                                   "steps; profiles and the end are always exact)"),
+        "sweep_profiles": Field("bool", False,
+                                doc="in a sweep, keep each member's grain profiles at the end of its "
+                                    "path (results.h5 group profiles: concentration, delta_permil "
+                                    "[member, isotope, class, cell], r_um); off by default: 4096 "
+                                    "members of 4 classes of 100 cells and 2 isotopes are 26 MB"),
         "pair": Field("str_list", [], doc="[phase1, phase2] for Delta = 1000 ln(R1/R2); "
                                           "default: the first non-host phase and the host"),
     }),

@@ -82,7 +82,7 @@ def _header_problems(f, lineno, got, header, units):
         have = got[k]
         if have == want:
             continue
-        (q_have, u_have), (q_want, u_want) = _split_name(have), _split_name(want)
+        (q_have, u_have), (q_want, _) = _split_name(have), _split_name(want)
         if q_have == q_want and u_have is None:
             problems.append(f"{f} line {lineno}: column {k + 1} is {have!r}, without a unit; {expected}")
         elif q_have == q_want:

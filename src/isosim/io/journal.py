@@ -3,8 +3,10 @@ kept as they complete so that a stopped or killed study resumes where it was.
 
 Each unit is one file ``DIR/units/part-<name>.h5``, written atomically and sealed (SHA-256
 of the whole file in its HDF5 user block, checked before HDF5 reads it), holding the
-unit's member indices, each member's headline (JSON: floats round-trip exactly) and its
-series (float64, [member, time], padded with NaN to the longest). Headlines are stored as
+unit's member indices, each member's headline (JSON: floats round-trip exactly), its
+series (float64, [member, time], padded with NaN to the longest) and, where the deck keeps
+them (``output.sweep_profiles``), its end profiles (float64, [member, ...], padded with NaN
+to the largest; each member's own shape kept beside). Headlines are stored as
 the study's summary.json renders them (numpy scalars as floats), so that a resumed study
 writes the same bytes. Files are only ever
 added: a unit written twice (a restart after a kill in the rename) is the same unit, and a
@@ -24,6 +26,26 @@ from .atomic import atomic_path
 from .distributed import SEAL_BYTES, check_seal, seal_file
 
 FOLDER = "units"
+#: keys of a member's series dict that hold one of its end profiles (an N-D array), not a series
+PROFILE = "profile/"
+
+
+def split_profiles(series):
+    """``(series, profiles)`` of a member's series dict: the 1-D series against time, and its
+    end profiles ``{name: array}`` (the keys under :data:`PROFILE`, prefix removed)."""
+    plain = {k: v for k, v in series.items() if not k.startswith(PROFILE)}
+    return plain, {k[len(PROFILE):]: v for k, v in series.items() if k.startswith(PROFILE)}
+
+
+def pad_stack(arrays):
+    """One float64 array [len(arrays), *largest shape] of equally-ranked ``arrays``, each in its
+    corner, the rest NaN (members of a sweep may differ in series length or class count)."""
+    arrays = [np.asarray(a, dtype=float) for a in arrays]
+    shape = tuple(max(s) for s in zip(*(a.shape for a in arrays))) if arrays else ()
+    out = np.full((len(arrays), *shape), np.nan)
+    for k, a in enumerate(arrays):
+        out[(k, *(slice(0, n) for n in a.shape))] = a
+    return out
 
 
 class UnitJournal:
@@ -61,11 +83,15 @@ class UnitJournal:
                 keys = json.loads(h5.attrs["series_keys"])
                 lengths = h5["series_length"][()]
                 arrays = [h5[f"series/{j}"][()] for j in range(len(keys))]
+                pkeys = json.loads(h5.attrs.get("profile_keys", "[]"))
+                profiles = [(h5[f"profile/{j}"][()], h5[f"profile_shape/{j}"][()]) for j in range(len(pkeys))]
         except (OSError, KeyError, ValueError):
             return None
         out = []
         for k, i in enumerate(members):
             series = {key: arrays[j][k, :lengths[k]].copy() for j, key in enumerate(keys)}
+            for key, (arr, shapes) in zip(pkeys, profiles):
+                series[PROFILE + key] = arr[(k, *(slice(0, int(n)) for n in shapes[k]))].copy()
             out.append((i, heads[k], series))
         return out
 
@@ -73,9 +99,10 @@ class UnitJournal:
         """Keep unit ``name``: ``results`` as :meth:`load` returns them (atomic, sealed)."""
         self.folder.mkdir(exist_ok=True)
         members = [i for i, _, _ in results]
-        keys = list(results[0][2])
-        lengths = np.array([len(s[keys[0]]) if keys else 0 for _, _, s in results], dtype=np.int64)
-        n = int(lengths.max()) if len(lengths) else 0
+        split = [split_profiles(s) for _, _, s in results]
+        keys = list(split[0][0])
+        pkeys = list(split[0][1])
+        lengths = np.array([len(s[keys[0]]) if keys else 0 for s, _ in split], dtype=np.int64)
         with atomic_path(self.path(name)) as tmp:
             with h5py.File(tmp, "w", userblock_size=SEAL_BYTES) as h5:
                 h5.create_dataset("members", data=np.asarray(members, dtype=np.int64))
@@ -83,10 +110,13 @@ class UnitJournal:
                 h5.attrs["series_keys"] = json.dumps(keys)
                 h5.create_dataset("series_length", data=lengths)
                 for j, key in enumerate(keys):
-                    arr = np.full((len(results), n), np.nan)
-                    for k, (_, _, s) in enumerate(results):
-                        arr[k, :len(s[key])] = s[key]
-                    h5.create_dataset(f"series/{j}", data=arr)
+                    h5.create_dataset(f"series/{j}", data=pad_stack([s[key] for s, _ in split]))
+                if pkeys:
+                    h5.attrs["profile_keys"] = json.dumps(pkeys)
+                for j, key in enumerate(pkeys):
+                    h5.create_dataset(f"profile/{j}", data=pad_stack([p[key] for _, p in split]))
+                    h5.create_dataset(f"profile_shape/{j}", data=np.array([np.shape(p[key]) for _, p in split],
+                                                                          dtype=np.int64))
             seal_file(tmp)
 
     def finished(self):

@@ -118,8 +118,9 @@ def order_ok(dims):
 def label_ensemble(h5, varied):
     """Name the axes of an ensemble's results.h5 (sweep, slice, merge, streamed sweep) and
     label it (:func:`label`): every dataset of ``members`` (and ``members/params``, ``slice``)
-    is [member], every one of ``series`` [member, time]; the varied deck keys ``varied`` become
-    coordinates of ``members`` and ``series`` (copies of ``members/params/KEY``); ``tau`` (and
+    is [member], every one of ``series`` [member, time] (``profiles``, if kept, are marked by
+    their writer); the varied deck keys ``varied`` become coordinates of ``members``, ``series``
+    and ``profiles`` (copies of ``members/params/KEY``); ``tau`` (and
     ``T_C``, ``t_Myr`` where recorded) coordinates of ``series``. Local (rank 0)."""
     axes = {"members": ["member"], "slice": ["member"], "series": ["member", "time"]}
     for top, dims in axes.items():
@@ -129,7 +130,7 @@ def label_ensemble(h5, varied):
         h5[top].visititems(lambda n, o: found.append(o) if isinstance(o, h5py.Dataset) else None)
         for ds in found:
             mark(ds, dims[:ds.ndim] if ds.ndim <= len(dims) else dims + [f"axis{i}" for i in range(len(dims), ds.ndim)])
-    for top in ("members", "series"):
+    for top in ("members", "series", "profiles"):
         if top not in h5 or "members/params" not in h5:
             continue
         names = []

@@ -120,7 +120,7 @@ class GrainRecorder(Recorder):
 
     #: scalar headline keys of a member and their units (sweeps write these per member)
     UNITS = {"Delta_permil": "permil", "Delta_measured_permil": "permil", "T_apparent_C": "degC",
-             "T_C": "degC", "tau": "1"}
+             "T_C": "degC", "tau": "1", "t_Myr": "Myr"}
 
     @classmethod
     def flat(cls, member):
@@ -140,9 +140,48 @@ class GrainRecorder(Recorder):
         ref = self.problem.members[k].ref
         heavy = 1 if ref == 0 else 0
         out = {key: (v if key == "tau" else v[:, k]) for key, v in self._arrays.items()}
+        out["t_Myr"] = out["tau"] * self.problem.members[k].path.duration_Myr
         for key in ("Delta_permil", "Delta_measured_permil"):
             out[key] = out[key][:, heavy]
         return out
+
+    def end_profiles(self):
+        """Each member's grain profiles at the end of its path (``output.sweep_profiles``):
+        ``concentration`` and ``delta_permil`` [isotope, class, cell] and ``r_um`` [class, cell],
+        as a run's last ``profiles/*`` entry holds them. Collective: each rank's classes are
+        gathered on rank 0."""
+        p = self.problem
+        if not self.lead.deck["output"]["sweep_profiles"]:
+            return None
+        parts = p.comm.gather(self.local_profiles[-1]["grains"], root=0)   # [class, isotope, cell] each
+        if p.comm.rank != 0:
+            return None
+        grains = np.concatenate(parts, axis=0).transpose(1, 0, 2)            # [isotope, class, cell]
+        bulk = self.lead.deck["element"]["bulk_concentration"]
+        out, c0 = [], 0
+        for m in p.members:
+            g = grains[:, c0:c0 + len(m.classes)]
+            c0 += len(m.classes)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                delta = 1000.0 * (g / g[m.ref:m.ref + 1] - 1.0)
+            radii_um = np.array([c["radius_m"] * 1e6 for c in m.classes])
+            out.append({"concentration": g * bulk, "delta_permil": delta,
+                        "r_um": np.outer(radii_um, p.grid.centres)})
+        return out
+
+    @classmethod
+    def profile_attrs(cls, deck):
+        axes = ["member", "isotope", "class", "cell"]
+        return {"concentration": (deck["element"]["unit"], "concentration of each isotope at the end of the path, "
+                                  "scaled by the bulk [member, isotope, class, cell]", axes),
+                "delta_permil": ("permil", "delta of each isotope relative to the reference isotope and the bulk "
+                                 "rock at the end of the path [member, isotope, class, cell]", axes),
+                "r_um": ("um", "radius of the cell centres of each class [member, class, cell]",
+                         ["member", "class", "cell"])}
+
+    @classmethod
+    def profile_axes(cls, deck):
+        return {"isotope": list(deck["isotopes"]["names"])}
 
     @staticmethod
     def report_lines(member):

@@ -73,6 +73,24 @@ class Recorder:
         big = sum(2 * 8 * len(self.local_profiles) * int(np.prod(fields[k].shape)) for k in self.PROFILED)
         return small + big
 
+    def end_profiles(self):
+        """Each member's profiles at the end of its path, for a sweep that keeps them
+        (``output.sweep_profiles``): on rank 0 a list (one ``{name: array}`` per member), None
+        elsewhere, or everywhere when the deck does not ask or the model has no profiles.
+        Collective over the problem's communicator. See :meth:`profile_attrs`."""
+        return None
+
+    @classmethod
+    def profile_attrs(cls, deck):
+        """``{name: (units, description, axis names)}`` of :meth:`end_profiles` as a sweep
+        writes them (the first axis ``member``), for resolved base ``deck``."""
+        return {}
+
+    @classmethod
+    def profile_axes(cls, deck):
+        """``{axis: names}``: text labels of the axes of :meth:`end_profiles` (e.g. isotopes)."""
+        return {}
+
     def write_fields(self, f):
         """Write the split recordings into a :class:`~isosim.io.distributed.CollectiveFile`.
         Collective. (Models without large fields write nothing here.)"""

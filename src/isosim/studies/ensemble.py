@@ -30,6 +30,7 @@ from ..errors import (
     Stopped,
     UsageError,
 )
+from ..io.journal import PROFILE
 from ..logs import say
 from ..registry import model_spec
 
@@ -259,8 +260,9 @@ def _each_on_all_ranks(work, decks, labels, comm, problem_cls, recorder_cls, pro
                                 stop=stop)
         except SolverFailure as exc:
             raise _naming(exc, [labels[i] for i in unit]) from None
+        profiles = rec.end_profiles()       # collective: a batch's classes are spread over the ranks
         if comm.rank == 0:
-            results = _results(unit, rec)
+            results = _results(unit, rec, profiles)
             _keep(journal, name, results, comm)
             done += results
             progress.add(len(unit), len(unit))
@@ -336,10 +338,18 @@ def _naming(exc, names):
                          "(each member alone).")
 
 
-def _results(unit, rec):
-    """[(member index, headline, series)] of the members ``unit`` a recorder holds (rank 0)."""
+def _results(unit, rec, profiles):
+    """[(member index, headline, series)] of the members ``unit`` a recorder holds (rank 0);
+    each member's end ``profiles`` (:meth:`~isosim.models.recording.Recorder.end_profiles`,
+    or None) travel in its series dict under :data:`~isosim.io.journal.PROFILE`."""
     heads = rec.headline()
-    return [(i, heads[k], rec.member_series(k)) for k, i in enumerate(unit)]
+    out = []
+    for k, i in enumerate(unit):
+        series = rec.member_series(k)
+        if profiles is not None:
+            series.update({PROFILE + name: v for name, v in profiles[k].items()})
+        out.append((i, heads[k], series))
+    return out
 
 
 def deal(n, size, rank):
@@ -376,7 +386,7 @@ def _each_on_one_rank(work, decks, labels, comm, problem_cls, recorder_cls, say,
                 raise Stopped("stopped between batches", stop.name)
             _, rec = _integrate([decks[i] for i in unit], MPI.COMM_SELF, problem_cls, recorder_cls, 0, say,
                                 stop=stop)
-            results = _results(unit, rec)
+            results = _results(unit, rec, rec.end_profiles())
             _keep(journal, name, results)
             done += results
             if progress is not None:

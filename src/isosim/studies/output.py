@@ -10,7 +10,8 @@ from ..deck import to_toml
 from ..errors import CheckpointIOError
 from ..io.atomic import atomic_path
 from ..io.distributed import SEAL_BYTES, seal_file
-from ..io.layout import label_ensemble
+from ..io.journal import pad_stack, split_profiles
+from ..io.layout import coordinates, label_ensemble, labels, mark
 from ..io.results import envelope, write_summary
 from ..io.tables import write_tables
 from .common import h5_name, recorder_of, unit_of
@@ -56,15 +57,13 @@ def write_ensemble(run_dir, base, params, headlines, series, extra_summary, wall
                 s = h5.create_group("series")
                 s.attrs["description"] = ("per member, exact values at its output times, padded with "
                                           "NaN [member, time]")
-                n = max(len(x["tau"]) for x in series)
-                for k in series[0]:
-                    arr = np.full((len(series), n), np.nan)
-                    for i, x in enumerate(series):
-                        arr[i, :len(x[k])] = x[k]
-                    ds = s.create_dataset(h5_name(k), data=arr)
+                split = [split_profiles(x) for x in series]
+                for k in dict.fromkeys(k for x, _ in split for k in x):
+                    ds = s.create_dataset(h5_name(k), data=pad_stack([x.get(k, ()) for x, _ in split]))
                     ds.attrs["units"] = rec.unit(k)
                     ds.attrs["description"] = f"{k} of each member at its output times [member, time]"
                     ds.attrs["key"] = k
+                write_end_profiles(h5, rec, base, [p for _, p in split], 0, len(series))
                 if sliced:
                     write_slice_group(h5, sliced, extra_summary["sweep_digest"], sliced["first_member"],
                                       sliced["stop_member"])
@@ -85,3 +84,34 @@ def write_slice_group(h5, sliced, sweep_digest, first, stop):
         sl.attrs[name] = value
     sl.attrs["sweep_digest"] = sweep_digest
     sl.create_dataset("member_index", data=np.arange(first, stop))
+
+
+def write_end_profiles(h5, rec, base, profiles, start, n):
+    """Rows ``start ..`` of the ``profiles`` group of an ensemble's results.h5 of ``n`` members:
+    each member's end profiles (``profiles``: one ``{name: array}`` per member, empty when the
+    deck does not keep them), padded with NaN to the largest member. Called once (a sweep) or
+    window by window (a streamed sweep): the datasets grow as larger members come. Rank 0."""
+    if not any(profiles):
+        return
+    attrs = rec.profile_attrs(base)
+    first = "profiles" not in h5
+    g = h5.require_group("profiles")
+    if first:
+        g.attrs["description"] = ("each member's profiles at the end of its path (output.sweep_profiles), "
+                                  "padded with NaN where members differ in size")
+        for axis, names in rec.profile_axes(base).items():
+            labels(g, axis, names, f"{axis} names")
+        coordinates(g, "r_um")
+    for name in profiles[0]:
+        block = pad_stack([p[name] for p in profiles])
+        if name not in g:
+            units, doc, dims = attrs[name]
+            ds = g.create_dataset(name, shape=(n, *block.shape[1:]), maxshape=(n,) + (None,) * (block.ndim - 1),
+                                  dtype=float, fillvalue=np.nan, chunks=True)
+            ds.attrs.update(units=units, description=doc, key=name)
+            mark(ds, dims)
+        ds = g[name]
+        grown = tuple(max(a, b) for a, b in zip(ds.shape[1:], block.shape[1:]))
+        if grown != ds.shape[1:]:
+            ds.resize((n, *grown))
+        ds[(slice(start, start + len(profiles)), *(slice(0, k) for k in block.shape[1:]))] = block

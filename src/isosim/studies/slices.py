@@ -27,6 +27,7 @@ import h5py
 
 from .. import __version__
 from ..errors import UsageError
+from ..io.journal import PROFILE
 from ..io.sealing import verify_pair
 from ..logs import say
 
@@ -162,6 +163,9 @@ def _read_series(d, n_members):
         with h5py.File(d / "results.h5", "r") as h5:
             # the recorded series carry their key; coordinates (member, time, the varied values) do not
             data = {ds.attrs["key"]: ds[()] for ds in h5["series"].values() if "key" in ds.attrs}
+            # kept end profiles (output.sweep_profiles) travel with the series, as in a sweep
+            data.update({PROFILE + ds.attrs["key"]: ds[()] for ds in h5.get("profiles", {}).values()
+                         if isinstance(ds, h5py.Dataset) and "key" in ds.attrs})
     except (OSError, KeyError) as exc:
         raise UsageError(f"error: cannot read the series of {d / 'results.h5'}: {exc}") from None
     if any(v.shape[0] != n_members for v in data.values()):

@@ -395,7 +395,7 @@ def solve_streamed(plan, decks_of, lo, hi, comm, *, window, progress, journal, s
                         raise Stopped("stopped between batches", stop.name)
                     _, rec = _integrate([decks[i] for i in unit], MPI.COMM_SELF, problem_cls, recorder_cls, 0,
                                         say, stop=stop)
-                    _keep(journal, name, _results(unit, rec))
+                    _keep(journal, name, _results(unit, rec, rec.end_profiles()))
                     progress.add(len(unit), len(unit))
             except SolverFailure as exc:
                 error = _naming(exc, [labels[i] for i in unit])
@@ -421,7 +421,8 @@ def write_streamed(run_dir, base, plan, lo, hi, index, journal, extra, wall, com
     from ..io.results import envelope, write_summary
     from ..io.tables import write_tables
     from .common import h5_name, recorder_of, unit_of
-    from .output import write_slice_group
+    from ..io.journal import pad_stack, split_profiles
+    from .output import write_end_profiles, write_slice_group
 
     rec = recorder_of(base["model"])
     n = hi - lo
@@ -482,12 +483,13 @@ def write_streamed(run_dir, base, plan, lo, hi, index, journal, extra, wall, com
                             st["min"], st["max"] = min(st["min"], float(fin.min())), max(st["max"], float(fin.max()))
                             st["sum"] += float(fin.sum())
                             st["finite"] += int(fin.size)
-                    length = max(len(next(iter(x.values()))) for _, _, x in got)
+                    split = [split_profiles(x) for _, _, x in got]
+                    length = max(len(x["tau"]) for x, _ in split)
                     if length > width:
                         width = length
                         for ds in series.values():
                             ds.resize((n, width))
-                    for k in got[0][2]:
+                    for k in dict.fromkeys(k for x, _ in split for k in x):
                         if k not in series:
                             ds = s.create_dataset(h5_name(k), shape=(n, width), maxshape=(n, None), dtype=float,
                                                   fillvalue=np.nan, chunks=(min(n, 256), min(width, 128)),
@@ -496,10 +498,9 @@ def write_streamed(run_dir, base, plan, lo, hi, index, journal, extra, wall, com
                             ds.attrs["description"] = f"{k} of each member at its output times [member, time]"
                             ds.attrs["key"] = k
                             series[k] = ds
-                        arr = np.full((m, length), np.nan)
-                        for r, (_, _, x) in enumerate(got):
-                            arr[r, :len(x[k])] = x[k]
-                        series[k][row - lo:row - lo + m, :length] = arr
+                        arr = pad_stack([x.get(k, ()) for x, _ in split])
+                        series[k][row - lo:row - lo + m, :arr.shape[1]] = arr
+                    write_end_profiles(h5, rec, base, [p for _, p in split], row - lo, n)
                     row += m
                 if row != hi:
                     raise CheckpointIOError(f"error: the kept units of {run_dir} hold {row - lo} of {n} members")
