@@ -16,12 +16,13 @@ Every function here is collective over ``comm``.
 
 import copy
 import itertools
+import math
 import time
 
 import numpy as np
 
 from ..deck import validate
-from ..deck.specs import parse_values  # noqa: F401  (one parser for decks and the command line)
+from ..deck.specs import Spaced, parse_values  # noqa: F401  (one parser for decks and the command line)
 from ..errors import (
     CheckpointIOError,
     DeckError,
@@ -57,9 +58,22 @@ def sample_values(dist, n, rng):
 
 
 def expand(raw, path, vary=(), samples=0, seed=0, extra=(), comm=None):
-    """The member decks of a sweep. Collective over ``comm`` if given: each rank validates a
-    share of the members and every rank gets all of them (validation is ~0.3 ms a deck:
-    a second or more of serial start-up for 10^4 members); every rank raises the same error.
+    """The member decks of a sweep, an inversion's evaluation or a Monte Carlo study.
+
+    Member decks are the resolved base deck with the varied values set, each value checked
+    by its field's rule, and *representative* members (first, last, every eighth, each varied
+    key's extremes and the corners of the ``vary`` grid) validated in full, which must equal
+    their patched deck (:class:`Decks`, shared with streamed sweeps): O(members) dictionary
+    work instead of a full validation (~0.3 ms) per member. Whenever that does not settle it
+    (a varied key that is no field of the base deck, a representative whose full validation
+    differs from its patched deck, or any invalid member) every member is validated in full,
+    as before: the same decks, and the same error naming the first invalid members, key and
+    value. Cross-field rules are thus checked on the representatives only when every varied
+    value passes its field's rule (as in a streamed sweep).
+
+    Collective over ``comm`` if given: every rank builds every deck (the work is
+    deterministic, so every rank raises the same error or none); only the full validation,
+    when needed, is shared over the ranks (an allgather).
 
     Parameters
     ----------
@@ -77,21 +91,21 @@ def expand(raw, path, vary=(), samples=0, seed=0, extra=(), comm=None):
     decks : list of dict (resolved), params : dict key -> list of member values
     """
     base = validate(copy.deepcopy(raw), path)        # the base deck must be valid by itself
-    assignments = [dict()]
-    if vary:
-        keys = [k for k, _ in vary]
-        assignments = [dict(zip(keys, combo)) for combo in itertools.product(*[v for _, v in vary])]
-    if samples:
-        if not base["sample"]:
-            raise UsageError(f"error: --samples {samples} needs distributions in the deck: add tables "
-                             f'such as [sample."phases.opx.beta"] to {path}')
-        rng = np.random.default_rng(seed)
-        draws = {k: sample_values(d, samples, rng) for k, d in base["sample"].items()}
-        assignments = [dict(a, **{k: float(v[i]) for k, v in draws.items()})
-                       for a in assignments for i in range(samples)]
-    if extra:
-        assignments = [dict(a, **e) for a in assignments for e in extra]
-    keys = list(dict.fromkeys(k for a in assignments for k in a))
+    plan = Plan(base, path, vary, samples, seed, extra)
+    idx = np.arange(plan.n)
+    assignments = plan.assignments(idx)
+    patched, problems = Decks(raw, base, path, plan).patch(idx, assignments, plan.extremes())
+    if patched is not None and not problems:
+        decks = list(patched.values())           # in member order
+    else:
+        decks = _validate_all(raw, path, assignments, comm)
+    params = {k: [a.get(k) for a in assignments] for k in plan.keys}
+    return decks, params
+
+
+def _validate_all(raw, path, assignments, comm):
+    """Every member validated in full (each rank a share, every rank gets all: an allgather
+    when ``comm`` has several ranks); DeckError naming the first invalid members."""
     rank, size = (comm.rank, comm.size) if comm is not None else (0, 1)
     mine = _validate_members(raw, path, assignments, range(rank, len(assignments), size))
     parts = comm.allgather(mine) if size > 1 else [mine]
@@ -108,8 +122,233 @@ def expand(raw, path, vary=(), samples=0, seed=0, extra=(), comm=None):
         if len(problems) > 10:
             problems = problems[:10] + ["... (stopped after 10 invalid members)"]
         raise DeckError(path, problems)
-    params = {k: [a.get(k) for a in assignments] for k in keys}
-    return decks, params
+    return decks
+
+
+class Plan:
+    """The members of a study as a recipe: ``vary`` axes (cartesian, last fastest) times
+    ``samples`` Monte Carlo draws times ``extra`` explicit members (fastest), in the order
+    :func:`expand` has always given them. Member ``i``'s values come from ``np.unravel_index``
+    (the order of ``itertools.product``), so a streamed sweep never lists its members."""
+
+    def __init__(self, base, path, vary, samples, seed, extra=()):
+        self.axes = [(k, v) for k, v in vary]
+        self.lengths = tuple(len(v) for _, v in self.axes)
+        self.samples = samples
+        self.extra = [dict(e) for e in extra]
+        self.draws = {}
+        if samples:
+            if not base["sample"]:
+                raise UsageError(f"error: --samples {samples} needs distributions in the deck: add tables "
+                                 f'such as [sample."phases.opx.beta"] to {path}')
+            rng = np.random.default_rng(seed)
+            self.draws = {k: sample_values(d, samples, rng) for k, d in base["sample"].items()}
+        self.n = math.prod(self.lengths) * max(samples, 1) * max(len(self.extra), 1)
+        self._core = list(dict.fromkeys([k for k, _ in self.axes] + list(self.draws)))
+        self.keys = list(dict.fromkeys(self._core + [k for e in self.extra for k in e]))
+
+    def _split(self, idx):
+        """(axis subscripts, sample indices or None, extra indices or None) of members ``idx``."""
+        idx = np.asarray(idx, dtype=np.int64)
+        e_idx = None
+        if self.extra:
+            idx, e_idx = np.divmod(idx, len(self.extra))
+        a_idx, s_idx = (np.divmod(idx, self.samples) if self.samples else (idx, None))
+        subs = np.unravel_index(a_idx, self.lengths) if self.lengths else ()
+        return subs, s_idx, e_idx
+
+    def _core_columns(self, subs, s_idx):
+        cols = {}
+        for (k, v), j in zip(self.axes, subs):
+            cols[k] = v.array()[j].tolist() if isinstance(v, Spaced) else [v[x] for x in j.tolist()]
+        for k, arr in self.draws.items():
+            cols[k] = arr[s_idx].tolist()
+        return cols
+
+    def columns(self, idx):
+        """{key: list of values} of members ``idx`` (int array); None where an explicit
+        member does not set the key."""
+        if self.extra:
+            assignments = self.assignments(idx)
+            return {k: [a.get(k) for a in assignments] for k in self.keys}
+        subs, s_idx, _ = self._split(idx)
+        return self._core_columns(subs, s_idx)
+
+    def assignments(self, idx):
+        """[{key: value}] of members ``idx``: what each member sets, in the order of its keys."""
+        subs, s_idx, e_idx = self._split(idx)
+        cols = self._core_columns(subs, s_idx)
+        out = [{k: cols[k][m] for k in self._core} for m in range(len(idx))]
+        if self.extra:
+            out = [dict(a, **self.extra[e]) for a, e in zip(out, e_idx.tolist())]
+        return out
+
+    def extremes(self):
+        """Member indices holding each varied key's smallest and largest value (numbers only),
+        and the corners of the ``vary`` grid (every axis at its smallest or largest value,
+        up to 6 numeric axes): where a rule between two varied keys breaks first."""
+        out = set()
+        stride = max(self.samples, 1) * max(len(self.extra), 1)
+        ends = []
+        for pos, (k, v) in enumerate(self.axes):
+            arr = v.array() if isinstance(v, Spaced) else _numbers(v)
+            if arr is None or not arr.size:
+                ends.append((0,))
+                continue
+            ends.append(tuple(dict.fromkeys((int(np.argmin(arr)), int(np.argmax(arr))))))
+            for j in ends[-1]:
+                sub = [0] * len(self.lengths)
+                sub[pos] = j
+                out.add(int(np.ravel_multi_index(sub, self.lengths)) * stride)
+        if 1 < sum(len(e) > 1 for e in ends) <= 6:
+            for sub in itertools.product(*ends):
+                out.add(int(np.ravel_multi_index(sub, self.lengths)) * stride)
+        for arr in self.draws.values():
+            out.update({int(np.argmin(arr)) * max(len(self.extra), 1),
+                        int(np.argmax(arr)) * max(len(self.extra), 1)})
+        return out
+
+
+def _numbers(values):
+    """``values`` as a float array if every one is a number (not a bool), else None."""
+    if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values):
+        return np.asarray(values, dtype=float)
+    return None
+
+
+def _label(i, assignment):
+    text = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v!r}" for k, v in assignment.items())
+    return f"{i} ({text})"
+
+
+class Decks:
+    """Member decks as the resolved base deck with the varied values patched in.
+
+    Each varied value is checked by its field's rule; representative members are validated
+    in full and must equal their patched deck. Once one differs (a varied key that other
+    resolved values depend on, a table file), :attr:`patchable` is False and the caller
+    validates every member in full. Used by :func:`expand` (all members at once) and by
+    streamed sweeps (window by window, :mod:`isosim.studies.streaming`). Local: no MPI."""
+
+    def __init__(self, raw, base, path, plan):
+        from ..deck import MODELS
+        from ..deck.load import split_key
+        from ..deck.schema import Field, lookup
+        self.raw, self.base, self.path, self.plan = raw, base, path, plan
+        schema = MODELS[base["model"]].SCHEMA
+        self.fields, self.parts = {}, {}
+        for k in plan.keys:
+            try:
+                self.parts[k] = split_key(k)
+            except ValueError:
+                self.parts[k] = None
+            spec = lookup(schema, self.parts[k]) if self.parts[k] else None
+            self.fields[k] = spec if isinstance(spec, Field) else None
+        #: False once a representative's full validation differed from its patched deck
+        self.patchable = all(f is not None for f in self.fields.values())
+
+    def check_values(self):
+        """Problems of the varied values against their keys' field rules (vectorised)."""
+        problems = []
+        columns = list(self.plan.axes) + list(self.plan.draws.items())
+        for k, v in columns:
+            field = self.fields[k]
+            if field is None:
+                continue
+            if isinstance(v, (Spaced, np.ndarray)):
+                arr = v.array() if isinstance(v, Spaced) else v
+                if not np.all(np.isfinite(arr)):
+                    problems.append(f"{k}: {int(np.sum(~np.isfinite(arr)))} varied value(s) are not finite")
+                    continue
+                values = [float(arr.min()), float(arr.max())]
+            else:
+                values = list(v)
+            bad = []
+            for x in values:
+                field.validate(k, x, bad)
+            problems += sorted(set(bad), key=bad.index)[:10]
+        if problems:
+            raise DeckError(self.path, [f"varied values: {p}" for p in problems])
+
+    def full(self, i, assignment):
+        """(member ``i``'s deck validated in full, None) or (None, the problem text)."""
+        try:
+            return validate(_with_values(self.raw, assignment), self.path), None
+        except (DeckError, ValueError) as exc:
+            detail = "; ".join(exc.problems) if isinstance(exc, DeckError) else str(exc)
+            return None, f"member {_label(i, assignment)}: {detail}"
+
+    def _patched(self, assignment, problems):
+        deck = dict(self.base)
+        for key, value in assignment.items():
+            parts = self.parts[key]
+            node = deck
+            try:
+                for p in parts[:-1]:
+                    node[p] = node = dict(node[p])
+            except (KeyError, TypeError):
+                return None
+            node[parts[-1]] = self.fields[key].validate(key, value, problems)
+        return deck
+
+    def check_members(self, idx):
+        """Validate members ``idx`` in full; raise DeckError naming the invalid ones."""
+        problems = []
+        for i, a in zip(idx, self.plan.assignments(idx)):
+            _, p = self.full(i, a)
+            if p:
+                problems.append(p)
+        if problems:
+            raise DeckError(self.path, problems[:10])
+
+    def representatives(self, idx, extremes=()):
+        """Positions in ``idx`` (consecutive member indices) of the members validated in full:
+        the first and last, every eighth of the run, each varied key's smallest and largest
+        value within it, and those of the members ``extremes`` (:meth:`Plan.extremes`) it holds."""
+        n = len(idx)
+        if not n:
+            return set()
+        reps = {0, n - 1} | set(range(0, n, max(1, n // 8)))
+        cols = self.plan.columns(idx)
+        for k in self.plan.keys:
+            arr = _numbers(cols[k])
+            if arr is not None and arr.size:
+                reps |= {int(np.argmin(arr)), int(np.argmax(arr))}
+        lo = int(idx[0]) if n else 0
+        reps |= {i - lo for i in extremes if 0 <= i - lo < n}
+        return reps
+
+    def patch(self, idx, assignments, extremes=()):
+        """Members ``idx`` (consecutive indices, with their ``assignments``) as patched decks.
+
+        Returns ``(decks, problems)``: ``decks`` ({member index: resolved deck}, in order) is
+        None when they must be validated in full instead (see the class docstring);
+        ``problems`` names the invalid members found (at most 10: the patched ones breaking a
+        field rule, else the representatives failing full validation)."""
+        if not self.patchable:
+            return None, []
+        reps = self.representatives(idx, extremes)
+        problems, decks = [], {}
+        for i, a in zip(idx.tolist(), assignments):
+            bad = []
+            d = self._patched(a, bad)
+            if d is None:
+                self.patchable = False
+                break
+            if bad:
+                problems.append(f"member {_label(i, a)}: {'; '.join(bad)}")
+                if len(problems) >= 10:
+                    break
+            decks[i] = d
+        if self.patchable and not problems:
+            for m in sorted(reps):
+                full, p = self.full(int(idx[m]), assignments[m])
+                if p:
+                    problems.append(p)
+                elif full != decks[int(idx[m])]:
+                    self.patchable = False
+                    break
+        return (decks if self.patchable else None), problems
 
 
 def _with_values(raw, assignment):
@@ -395,7 +634,12 @@ def _each_on_one_rank(work, decks, labels, comm, problem_cls, recorder_cls, say,
         error = _naming(exc, [labels[i] for i in unit])
     except IsosimError as exc:
         error = exc
-    gathered = comm.gather((done, error), root=0)
+    if comm.size == 1:      # nothing to gather (a pickled round trip of 10^4 members' results took 2 s)
+        gathered = [(done, error)]
+    else:
+        gathered = comm.gather((_pack_results(done), error), root=0)
+        if comm.rank == 0:
+            gathered = [(_unpack_results(d), e) for d, e in gathered]
     first = None
     if comm.rank == 0:
         errors = [e for _, e in gathered if e is not None]
@@ -405,6 +649,44 @@ def _each_on_one_rank(work, decks, labels, comm, problem_cls, recorder_cls, say,
     if first is not None:
         raise first
     return [r for d, _ in gathered for r in d] if comm.rank == 0 else None
+
+
+def _pack_results(done):
+    """``done`` ([(member, headline, series)]) in columns for a gather: each series key's
+    arrays as one array (with their shapes) for members whose series share their keys and
+    the key's dtype. Pickling every member's small arrays one by one took seconds for 10^4
+    members; :func:`_unpack_results` gives back equal arrays, keys in the same order."""
+    layouts = {}
+    for pos, (_, _, series) in enumerate(done):
+        layouts.setdefault(tuple(series), []).append(pos)
+    blocks = []
+    for keys, positions in layouts.items():
+        columns = []
+        for k in keys:
+            arrays = [done[p][2][k] for p in positions]
+            if all(type(a) is np.ndarray for a in arrays) and len({a.dtype for a in arrays}) == 1:
+                columns.append(([a.shape for a in arrays], np.concatenate([a.ravel() for a in arrays])))
+            else:
+                columns.append((None, arrays))
+        blocks.append((keys, positions, columns))
+    return [i for i, _, _ in done], [h for _, h, _ in done], blocks
+
+
+def _unpack_results(packed):
+    """The inverse of :func:`_pack_results`."""
+    members, heads, blocks = packed
+    series = [None] * len(members)
+    for keys, positions, columns in blocks:
+        values = []
+        for shapes, data in columns:
+            if shapes is None:
+                values.append(data)
+                continue
+            ends = np.cumsum([math.prod(s) for s in shapes])
+            values.append([data[e - math.prod(s):e].reshape(s) for s, e in zip(shapes, ends.tolist())])
+        for m, p in enumerate(positions):
+            series[p] = {k: v[m] for k, v in zip(keys, values)}
+    return list(zip(members, heads, series))
 
 
 def _batches(decks, idx, problem_cls):

@@ -6,15 +6,16 @@ results in memory and writes one summary.json entry per member. At 10^7 members 
 an hour of validation, gigabytes of decks and a summary.json of gigabytes. Above
 :data:`STREAM_MEMBERS` members the sweep is *streamed* instead:
 
-- **Members are a recipe, not a list** (:class:`Plan`): member ``i``'s values come from the
+- **Members are a recipe, not a list** (:class:`~isosim.studies.ensemble.Plan`): member ``i``'s values come from the
   ``--vary`` axes (``np.unravel_index``, the order of ``itertools.product``) and the Monte
   Carlo draws, the same values and order as the ordinary sweep; ``log:``/``lin:`` lists
   of more than :data:`isosim.deck.specs.SPACED_AT` values are never Python lists
   (:class:`~isosim.deck.specs.Spaced`), and the manifest and sweep digest hold their recipe.
 - **Validation**: the base deck in full; every varied value against its key's field rules
   (type, bounds, finiteness; vectorised: the extremes of a spaced axis or of the draws); and
-  in full (cross-field rules included) the first and last member and the members holding
-  each varied key's smallest and largest value, before anything runs. Then, window by window,
+  in full (cross-field rules included) the first and last member, the members holding
+  each varied key's smallest and largest value and the corners of the ``--vary`` grid,
+  before anything runs. Then, window by window,
   member decks are the resolved base deck with the varied values set (each checked by its
   field's rule), and *representative* members of the window (first, last, every
   eighth of the window, each varied key's extremes) are validated in full and must
@@ -22,6 +23,7 @@ an hour of validation, gigabytes of decks and a summary.json of gigabytes. Above
   on, a table file), every member of the sweep is validated in full from then on (slower,
   still streamed). Cross-field rules are thus checked on representatives, not on every
   member: a member breaking one that no representative breaks is integrated as given.
+  (:class:`~isosim.studies.ensemble.Decks`: ordinary sweeps build their members the same way.)
 - **Windows**: consecutive runs of :data:`WINDOW_MEMBERS` members (rounded up to whole
   batches) are expanded, grouped, sorted by stiffness and cut into batches exactly as an
   ordinary sweep does with all its members; so a sweep of at most one window has the
@@ -59,6 +61,7 @@ from ..errors import (
     UsageError,
 )
 from ..logs import say
+from .ensemble import Decks, Plan, _label, _numbers
 
 #: Sweeps of more members than this are streamed (ISOSIM_STREAM_MEMBERS overrides it, for tests).
 STREAM_MEMBERS = 100_000
@@ -94,69 +97,8 @@ def is_streamed(n_members, run_dir=None, resume=False):
 
 
 # ------------------------------------------------------------------------------ members
-class Plan:
-    """The members of a sweep as a recipe: ``vary`` axes (cartesian, last fastest) times
-    ``samples`` Monte Carlo draws, as :func:`isosim.ensemble.expand` orders them."""
-
-    def __init__(self, base, path, vary, samples, seed):
-        from .ensemble import sample_values
-        self.axes = [(k, v) for k, v in vary]
-        self.lengths = tuple(len(v) for _, v in self.axes)
-        self.samples = samples
-        self.draws = {}
-        if samples:
-            if not base["sample"]:
-                raise UsageError(f"error: --samples {samples} needs distributions in the deck: add tables "
-                                 f'such as [sample."phases.opx.beta"] to {path}')
-            rng = np.random.default_rng(seed)
-            self.draws = {k: sample_values(d, samples, rng) for k, d in base["sample"].items()}
-        self.n = math.prod(self.lengths) * max(samples, 1)
-        self.keys = list(dict.fromkeys([k for k, _ in self.axes] + list(self.draws)))
-
-    def columns(self, idx):
-        """{key: list of values} of members ``idx`` (int array)."""
-        idx = np.asarray(idx, dtype=np.int64)
-        a_idx, s_idx = (np.divmod(idx, self.samples) if self.samples else (idx, None))
-        subs = np.unravel_index(a_idx, self.lengths) if self.lengths else ()
-        cols = {}
-        for (k, v), j in zip(self.axes, subs):
-            cols[k] = v.array()[j].tolist() if isinstance(v, Spaced) else [v[x] for x in j.tolist()]
-        for k, arr in self.draws.items():
-            cols[k] = arr[s_idx].tolist()
-        return cols
-
-    def assignments(self, idx):
-        cols = self.columns(idx)
-        return [{k: cols[k][m] for k in self.keys} for m in range(len(idx))]
-
-    def extremes(self):
-        """Member indices holding each varied key's smallest and largest value (numbers only)."""
-        out = set()
-        for pos, (k, v) in enumerate(self.axes):
-            arr = v.array() if isinstance(v, Spaced) else _numbers(v)
-            if arr is None or not arr.size:
-                continue
-            for j in (int(np.argmin(arr)), int(np.argmax(arr))):
-                sub = [0] * len(self.lengths)
-                sub[pos] = j
-                out.add(int(np.ravel_multi_index(sub, self.lengths)) * max(self.samples, 1))
-        for arr in self.draws.values():
-            base = 0
-            out.update({base + int(np.argmin(arr)), base + int(np.argmax(arr))})
-        return out
-
-
-def _numbers(values):
-    if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values):
-        return np.asarray(values, dtype=float)
-    return None
-
-
-def _label(i, assignment):
-    text = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v!r}" for k, v in assignment.items())
-    return f"{i} ({text})"
-
-
+# Plan (the members as a recipe) and Decks (patched member decks) are ensemble.expand's, so
+# that ordinary and streamed sweeps build and check their members one way.
 class _Labels:
     """Member labels for messages (as :func:`isosim.ensemble.member_labels`), made on demand."""
 
@@ -167,126 +109,28 @@ class _Labels:
         return _label(i, self.plan.assignments([i])[0])
 
 
-class Decks:
-    """Member decks of a streamed sweep, window by window (see the module docstring)."""
-
-    def __init__(self, raw, base, path, plan):
-        from ..deck import MODELS
-        from ..deck.load import split_key
-        from ..deck.schema import Field, lookup
-        self.raw, self.base, self.path, self.plan = raw, base, path, plan
-        schema = MODELS[base["model"]].SCHEMA
-        self.fields, self.parts = {}, {}
-        for k in plan.keys:
-            try:
-                self.parts[k] = split_key(k)
-            except ValueError:
-                self.parts[k] = None
-            spec = lookup(schema, self.parts[k]) if self.parts[k] else None
-            self.fields[k] = spec if isinstance(spec, Field) else None
-        #: False once a representative's full validation differed from its patched deck
-        self.patchable = all(f is not None for f in self.fields.values())
-
-    def check_values(self):
-        """Problems of the varied values against their keys' field rules (vectorised)."""
-        problems = []
-        columns = list(self.plan.axes) + list(self.plan.draws.items())
-        for k, v in columns:
-            field = self.fields[k]
-            if field is None:
-                continue
-            if isinstance(v, (Spaced, np.ndarray)):
-                arr = v.array() if isinstance(v, Spaced) else v
-                if not np.all(np.isfinite(arr)):
-                    problems.append(f"{k}: {int(np.sum(~np.isfinite(arr)))} varied value(s) are not finite")
-                    continue
-                values = [float(arr.min()), float(arr.max())]
-            else:
-                values = list(v)
-            bad = []
-            for x in values:
-                field.validate(k, x, bad)
-            problems += sorted(set(bad), key=bad.index)[:10]
-        if problems:
-            raise DeckError(self.path, [f"varied values: {p}" for p in problems])
-
-    def _full(self, i, assignment):
-        from .ensemble import _with_values
-        try:
-            return validate(_with_values(self.raw, assignment), self.path), None
-        except (DeckError, ValueError) as exc:
-            detail = "; ".join(exc.problems) if isinstance(exc, DeckError) else str(exc)
-            return None, f"member {_label(i, assignment)}: {detail}"
-
-    def _patched(self, assignment, problems):
-        deck = dict(self.base)
-        for key, value in assignment.items():
-            parts = self.parts[key]
-            node = deck
-            try:
-                for p in parts[:-1]:
-                    node[p] = node = dict(node[p])
-            except (KeyError, TypeError):
-                return None
-            node[parts[-1]] = self.fields[key].validate(key, value, problems)
-        return deck
-
-    def check_members(self, idx):
-        """Validate members ``idx`` in full; raise DeckError naming the invalid ones."""
-        problems = []
-        for i, a in zip(idx, self.plan.assignments(idx)):
-            _, p = self._full(i, a)
-            if p:
-                problems.append(p)
-        if problems:
-            raise DeckError(self.path, problems[:10])
-
-    def window(self, lo, hi):
-        """{member index: resolved deck} of members ``lo`` to ``hi - 1`` (DeckError if invalid)."""
-        idx = np.arange(lo, hi)
-        assignments = self.plan.assignments(idx)
-        if self.patchable:
-            reps = {0, len(idx) - 1} | set(range(0, len(idx), max(1, len(idx) // 8)))
-            cols = self.plan.columns(idx)
-            for k in self.plan.keys:
-                arr = _numbers(cols[k])
-                if arr is not None and arr.size:
-                    reps |= {int(np.argmin(arr)), int(np.argmax(arr))}
-            problems, decks = [], {}
-            for m, (i, a) in enumerate(zip(idx.tolist(), assignments)):
-                bad = []
-                d = self._patched(a, bad)
-                if d is None:
-                    self.patchable = False
-                    break
-                if bad:
-                    problems.append(f"member {_label(i, a)}: {'; '.join(bad)}")
-                    if len(problems) >= 10:
-                        break
-                decks[i] = d
-            if self.patchable and not problems:
-                for m in sorted(reps):
-                    full, p = self._full(int(idx[m]), assignments[m])
-                    if p:
-                        problems.append(p)
-                    elif full != decks[int(idx[m])]:
-                        self.patchable = False
-                        break
-            if problems:
-                raise DeckError(self.path, problems)
-            if self.patchable:
-                return decks
-        decks, problems = {}, []
-        for i, a in zip(idx.tolist(), assignments):
-            d, p = self._full(i, a)
-            if p:
-                problems.append(p)
-                if len(problems) >= 10:
-                    break
-            decks[i] = d
-        if problems:
-            raise DeckError(self.path, problems)
+def window_decks(decks_of, lo, hi):
+    """{member index: resolved deck} of members ``lo`` to ``hi - 1`` of a streamed sweep
+    (``decks_of``: its :class:`~isosim.studies.ensemble.Decks`); DeckError if invalid.
+    Patched decks while they stay patchable, else every member validated in full."""
+    idx = np.arange(lo, hi)
+    assignments = decks_of.plan.assignments(idx)
+    decks, problems = decks_of.patch(idx, assignments)
+    if problems:
+        raise DeckError(decks_of.path, problems)
+    if decks is not None:
         return decks
+    decks, problems = {}, []
+    for i, a in zip(idx.tolist(), assignments):
+        d, p = decks_of.full(i, a)
+        if p:
+            problems.append(p)
+            if len(problems) >= 10:
+                break
+        decks[i] = d
+    if problems:
+        raise DeckError(decks_of.path, problems)
+    return decks
 
 
 # ------------------------------------------------------------------------------ progress
@@ -376,7 +220,7 @@ def solve_streamed(plan, decks_of, lo, hi, comm, *, window, progress, journal, s
     for w, start in enumerate(range(lo, hi, window)):
         if _stop_requested(stop, comm):
             raise Stopped("stopped between batches", stop.name if stop else "")
-        decks = decks_of.window(start, min(start + window, hi))
+        decks = window_decks(decks_of, start, min(start + window, hi))
         units = _units(decks, problem_cls, w)
         if comm.rank == 0:
             index.append([(name, np.asarray(u, dtype=np.int64)) for u, name in units])
@@ -417,11 +261,11 @@ def write_streamed(run_dir, base, plan, lo, hi, index, journal, extra, wall, com
     """results.h5 from the kept units, window by window, and the compact summary.json (rank 0)."""
     from ..io.atomic import atomic_path
     from ..io.distributed import SEAL_BYTES, seal_file
+    from ..io.journal import pad_stack, split_profiles
     from ..io.layout import label_ensemble
     from ..io.results import envelope, write_summary
     from ..io.tables import write_tables
     from .common import h5_name, recorder_of, unit_of
-    from ..io.journal import pad_stack, split_profiles
     from .output import write_end_profiles, write_slice_group
 
     rec = recorder_of(base["model"])
