@@ -33,7 +33,7 @@ What is measured, in one run:
    over ``--ref-members`` members drawn at random (default 200; the accuracy subset is among
    them), one core, extrapolated to N (mean per-member time x N). ``--ref-members 0`` runs
    the loop over all N members (no extrapolation). Member decks are generated in-process with
-   ``isosim.studies.ensemble.expand`` before the clock starts (~0.3 ms/member, not counted).
+   ``isosim.studies.ensemble.expand`` before the clock starts (~0.1 ms/member; not counted).
 
 Prints a table (members, ranks, wall time, members/s, scipy s/member, errors), the
 throughput ratio (scipy loop time / isosim time for the N members; goal >= 50x with isosim on

@@ -6,6 +6,8 @@ to T_eq). The recorder gathers the state rows to rank 0 and computes everything 
 the same parameters the right-hand side uses.
 """
 
+import math
+
 import numpy as np
 
 from ..physics.chamber import partition
@@ -188,25 +190,30 @@ class ChamberRecorder(Recorder):
         """Final headline numbers of every member (docs/user-guide.md, 'Outputs')."""
         p = self.p
         path = self.path()
-        last = {k: v[-1] for k, v in path.items()}
+        # every member's numbers as Python floats first (tolist: the values float() gives), then
+        # one dict per member: converting them one by one was most of this for 10^4 members
+        last = {k: v[-1].tolist() for k, v in path.items()}
+        # each member's largest |error| over the times (and species): axes 0 and 2 of [time, member, ..]
+        worst = {k: np.max(np.abs(path[k]), axis=tuple(a for a in range(path[k].ndim) if a != 1)).tolist()
+                 for k in ("mass_residual", "element_balance", "ratio_balance") if k in path}
+        scalars = ("Tm_C", "Ta_C", "Mm", "Ma0", "Ma_star", "chi_Ma_star", "Mct", "Men", "Me", "Mr")
+        d18o = [k for k, n in enumerate(p.stable) if n.lower() in ("d18o", "delta18o")]
         out = []
         for i in range(self.problem.nmem):
-            h = {k: float(last[k][i]) for k in ("Tm_C", "Ta_C", "Mm", "Ma0", "Ma_star", "chi_Ma_star",
-                                                 "Mct", "Men", "Me", "Mr")}
+            h = {k: last[k][i] for k in scalars}
             h["Ta_minus_Teq_K"] = h["Ta_C"] - h["Tm_C"]
-            h["mass_residual"] = float(np.max(np.abs(path["mass_residual"][:, i])))
+            h["mass_residual"] = worst["mass_residual"][i]
             if p.elements:
-                h["Cm_ppm"] = {e: float(last["Cm_ppm"][i, k]) for k, e in enumerate(p.elements)}
-                h["Ce_avg_ppm"] = {e: _num(last["Ce_avg_ppm"][i, k]) for k, e in enumerate(p.elements)}
-                h["element_balance"] = float(np.max(np.abs(path["element_balance"][:, i])))
+                h["Cm_ppm"] = dict(zip(p.elements, last["Cm_ppm"][i]))
+                h["Ce_avg_ppm"] = {e: _num(x) for e, x in zip(p.elements, last["Ce_avg_ppm"][i])}
+                h["element_balance"] = worst["element_balance"][i]
             if p.ratios:
-                h["eps_m"] = {r: float(last["eps_m"][i, k]) for k, r in enumerate(p.ratios)}
-                h["ratio_balance"] = float(np.max(np.abs(path["ratio_balance"][:, i])))
+                h["eps_m"] = dict(zip(p.ratios, last["eps_m"][i]))
+                h["ratio_balance"] = worst["ratio_balance"][i]
             if p.stable:
-                h["delta_m"] = {n: float(last["delta_m"][i, k]) for k, n in enumerate(p.stable)}
-                for k, n in enumerate(p.stable):
-                    if n.lower() in ("d18o", "delta18o"):
-                        h["delta18O_m"] = float(last["delta_m"][i, k])
+                h["delta_m"] = dict(zip(p.stable, last["delta_m"][i]))
+                for k in d18o:
+                    h["delta18O_m"] = last["delta_m"][i][k]
             out.append(h)
         return out
 
@@ -290,4 +297,4 @@ class ChamberRecorder(Recorder):
 
 
 def _num(x):
-    return None if not np.isfinite(x) else float(x)
+    return None if not math.isfinite(x) else float(x)
