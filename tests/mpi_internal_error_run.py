@@ -9,10 +9,10 @@ from isosim.cli import main
 from isosim.models.grain_exchange import GrainExchangeProblem
 
 
-def planted_bug(self, u):
+def planted_bug(self, F):
     raise RuntimeError("planted bug")
 
 
 if MPI.COMM_WORLD.rank == 1:
-    GrainExchangeProblem.inventory = planted_bug
+    GrainExchangeProblem.inventory_of = planted_bug      # every record of the inventory goes through it
 sys.exit(main(sys.argv[1:]))

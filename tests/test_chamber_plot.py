@@ -45,3 +45,41 @@ def test_overlay_runs(tmp_path):
     check_png(tmp_path / "overlay.png")
     masses = overlay_runs(dirs, [("Tm_C", "masses")])
     assert masses.axes[0].get_xlim()[0] > masses.axes[0].get_xlim()[1], "T_m axis falls to the right"
+
+
+def test_results_of_format_2_are_read_in_their_own_orientation(tmp_path):
+    """A chamber run written before format 3 ([point, member, species], axes named only in the
+    group description) plots the same paths as today's file ([member, time, species])."""
+    import json
+    import shutil
+
+    import h5py
+    import numpy as np
+
+    from isosim.plot.chamber import load
+    from support import read_summary
+
+    new = tmp_path / "new"
+    run_cli(["run", INPUT / "spera2004_eraxfc.toml", "--out", new, "--progress", "0"], check=0)
+    old = tmp_path / "old"
+    shutil.copytree(new, old)
+    summary = read_summary(new)
+    rewritten = 0
+    with h5py.File(old / "results.h5", "r+") as h5:        # rewrite as format 2 did
+        g = h5["path"]
+        for name in list(g):
+            ds = g[name]
+            if ds.ndim >= 2 and name not in ("member", "time") and ds.dims[0].label != "time" \
+                    and len(ds.dims[0]) and ds.dims[0][0].name.endswith("member"):
+                data = np.swapaxes(ds[()], 0, 1)
+                del g[name]
+                g.create_dataset(name, data=data)
+                rewritten += 1
+    assert rewritten >= 8
+    old_summary = dict(summary, format_version=2)
+    (old / "summary.json").write_text(json.dumps(old_summary))
+    with h5py.File(new / "results.h5", "r") as a, h5py.File(old / "results.h5", "r") as b:
+        got, want = load(b, old_summary)["data"], load(a, summary)["data"]
+    assert sorted(got) == sorted(want) and len(want) > 5
+    for k in want:
+        assert np.array_equal(got[k], want[k]), k

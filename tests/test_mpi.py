@@ -65,7 +65,12 @@ def test_ensemble_members_distributed(tmp_path):
         res[n] = json.loads(f.read_text())
     assert res[2]["class_starts"] == [0, 4, 8]  # 2 members on each rank
     for n in (2, 3):
-        assert np.abs(np.array(res[n]["Delta"]) - np.array(res[1]["Delta"])).max() < 1e-9   # permil: see above
+        diff = np.abs(np.array(res[n]["Delta"]) - np.array(res[1]["Delta"]))
+        assert diff[-1].max() < 1e-9            # permil, at the end (an exact stop): see above
+        # between the steps the series are interpolated from the recorded functionals and their
+        # rates; a rate of a stiff grain (kappa rim dt >> 1) multiplies the state's round-off by
+        # kappa rim dt: measured 3.0e-9 permil at 1 degC/Myr (5e-11 with every sample an exact stop)
+        assert diff.max() < 1e-8
         assert _rel(res[n]["T_app"], res[1]["T_app"]) < 1e-10
     inv = np.array(res[3]["inventory"])
     assert np.abs(inv / inv[0] - 1).max() < DRIFT["eigen"]     # the default basis at 30 cells

@@ -300,10 +300,19 @@ class GrainExchangeProblem(Problem):
         """kappa (L c) in every cell (into ``out``), and the boundary rows' flux sums, for
         grains ``g`` and owned boundary values ``b_owned``. The same operator serves the
         residual and J x (the equations are linear). Collective (split members)."""
-        bfull = self.boundary_values(b_owned)
-        outside = K * bfull[:, self.cls_mem]                     # (niso, ncls): K b at each rim
+        outside = self._outside(b_owned, K)
         self.basis.apply(g, outside, kappa, out)
-        flux = self.phi * kappa * self.grid.rim * (outside - self.basis.rim(g))   # into each grain
+        return self._border(outside - self.basis.rim(g), kappa)
+
+    def _outside(self, b_owned, K):
+        """K b at the rim of every local class (niso, ncls). Collective (split members)."""
+        bfull = self.boundary_values(b_owned)
+        return K * bfull[:, self.cls_mem]
+
+    def _border(self, jump, kappa):
+        """The owned boundary rows' flux sums (niso, nown) from each class's jump K b - c_rim
+        at its rim. Collective (split members)."""
+        flux = self.phi * kappa * self.grid.rim * jump                # into each grain
         sums = self._reduce_split(self._member_sums(flux)) * self.row_scale[None, :]
         return sums[:, self.own_in_local]
 
@@ -399,20 +408,72 @@ class GrainExchangeProblem(Problem):
         Returns an array (k, niso, nmem, nphase) on every rank. Collective.
         """
         g, _ = self._stack(U)
-        k, nph = g.shape[0], len(self.phases)
+        return self._phase_means_of(self._class_means(g, core))
+
+    def _phase_means_of(self, class_means):
+        """Phase means (k, niso, nmem, nphase) from the local classes' means (k, niso, ncls). Collective."""
+        k, nph = class_means.shape[0], len(self.phases)
         key = self.mem_local[self.cls_mem] * nph + self.phase_of_class
         acc = np.zeros((2, k, self.niso, self.nmem * nph))
-        acc[0] = self._sum_by(key, self.nmem * nph, self.phi * self._class_means(g, core))
+        acc[0] = self._sum_by(key, self.nmem * nph, self.phi * class_means)
         acc[1] = np.bincount(key, self.phi, minlength=self.nmem * nph)
         if self.comm.size > 1:
             self.comm.Allreduce(MPI.IN_PLACE, acc, op=MPI.SUM)
         return (acc[0] / acc[1]).reshape(k, self.niso, self.nmem, nph)
 
+    # Every record (Delta, T_app, phase means, inventories) is a function of a few linear
+    # functionals of the state: each class's mean (over the whole grain and over its sampled
+    # core) and the boundary values. Between the steps the driver interpolates those (a few
+    # numbers per class) instead of the whole state (every cell of every class).
+    def functionals(self, U):
+        """The linear functionals of k local states U (k, local_size) that the records need,
+        as one array (k, nf): the local classes' means (niso, ncls), their sampled cores'
+        means (niso, ncls; only if a member samples cores) and the owned boundary values
+        (niso, nown). Local."""
+        g, bo = self._stack(U)
+        k = U.shape[0]
+        parts = [self._class_means(g)]
+        if self._cores_sampled:
+            parts.append(self._class_means(g, core=True))
+        parts.append(bo)
+        return np.concatenate([q.reshape(k, -1) for q in parts], axis=1)
+
+    def _unpack(self, F):
+        """(class means, core means or None, owned boundary values) of functionals F (k, nf)."""
+        k, m = F.shape[0], self.niso * self.ncls
+        means = F[:, :m].reshape(k, self.niso, self.ncls)
+        cores = F[:, m:2 * m].reshape(k, self.niso, self.ncls) if self._cores_sampled else None
+        return means, cores, F[:, (2 if self._cores_sampled else 1) * m:].reshape(k, self.niso, -1)
+
+    def functional_rates(self, tau, u):
+        """:meth:`functionals` of the local state ``u`` at ``tau`` and their tau-derivatives
+        along the equations: ``(values, rates)``, each (nf,). A boundary without volume
+        (v_b = 0) gets rate 0: its value enters no record but the inventory, with weight
+        v_b = 0. Collective (split members)."""
+        kappa, K = self.coefficients(tau)
+        g, bo = self.split(u)
+        outside = self._outside(bo, K)
+        jump = outside - self.basis.rim(g)
+        # the class means' rates from the rim exchange kappa rim (K b - c_rim) itself (every face
+        # flux inside a grain cancels in its volume sum; see discretization.spherical), not as
+        # the mean of every cell's rate: in a stiff grain those are large terms that cancel
+        parts = [kappa * self.grid.rim * jump]
+        if self._cores_sampled:           # a core's rate needs every cell's: the whole right-hand side
+            rate = np.empty((self.n, self.niso, self.ncls))
+            self.basis.apply(g, outside, kappa, rate)
+            parts.append(self._class_means(rate[None], core=True)[0])
+        parts.append(-self._border(jump, kappa) * self.boundary_mass[self.own_in_local][None, :])  # v_b b' = -net flux
+        return self.functionals(u[None])[0], np.concatenate([q.ravel() for q in parts])
+
     def inventory(self, U):
         """Total of each isotope per member, sum_j phi_j <c_j> + v_b b, for a stack of k local
         states U (k, local_size): (k, niso, nmem). Collective."""
-        g, bo = self._stack(U)
-        tot = self._sum_by(self.mem_local[self.cls_mem], self.nmem, self.phi * self._class_means(g))
+        return self.inventory_of(self.functionals(U))
+
+    def inventory_of(self, F):
+        """:meth:`inventory` from the functionals F (k, nf) of the states. Collective."""
+        means, _, bo = self._unpack(F)
+        tot = self._sum_by(self.mem_local[self.cls_mem], self.nmem, self.phi * means)
         tot[:, :, self.own_members] += self.v_b[self.own_in_local] * bo
         if self.comm.size > 1:
             self.comm.Allreduce(MPI.IN_PLACE, tot, op=MPI.SUM)
@@ -421,7 +482,11 @@ class GrainExchangeProblem(Problem):
     def headline(self, tau, U):
         """Delta (permil), as modelled and as measured, T_app (degC) and T (degC) of every
         member at k times ``tau`` (k,) from the local states U (k, local_size) there.
-        Collective.
+        Collective. (See :meth:`headline_of`.)"""
+        return self.headline_of(tau, self.functionals(U))
+
+    def headline_of(self, tau, F):
+        """:meth:`headline` from the functionals F (k, nf) of the states. Collective.
 
         Returns
         -------
@@ -430,10 +495,11 @@ class GrainExchangeProblem(Problem):
             reference isotope, ``T_apparent_C`` (k, nmem), ``T_C`` (k, nmem), ``phase_means``
             (k, niso, nmem, nphase).
         """
-        means = self.phase_means(U)                                               # (k, niso, nmem, nph)
+        class_means, core_means, _ = self._unpack(F)
+        means = self._phase_means_of(class_means)                                 # (k, niso, nmem, nph)
         sampled = means
         if self._cores_sampled:
-            sampled = self.phase_means(U, core=True)
+            sampled = self._phase_means_of(core_means)
         T = self.paths_all.T_K(tau) - ZERO_C                                    # (k, nmem)
         mem = np.arange(self.nmem)
         p1, p2, ref = self._pairs.T

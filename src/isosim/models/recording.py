@@ -116,6 +116,21 @@ class Recorder:
         for t, u in zip(times, states):
             self.record(float(t), u)
 
+    def sample_values(self, tau, u):
+        """For the interpolated output times: the linear functionals of local state ``u`` at
+        ``tau`` that the records need and their tau-derivatives along the equations,
+        ``(values, rates)`` (1-D), which the driver interpolates over each step (cubic
+        Hermite) instead of the whole state; then it calls :meth:`record_sampled`. None (this
+        default): the driver interpolates whole states (TSInterpolate) and calls
+        :meth:`record_interpolated`. Collective."""
+        return None
+
+    def record_sampled(self, times, values):
+        """Record the interpolated output ``times`` from the interpolated functionals ``values``
+        (len(times), nf) of :meth:`sample_values`. Collective. Recorders whose
+        :meth:`sample_values` returns functionals define it."""
+        raise NotImplementedError(f"{type(self).__name__} samples whole states")
+
     def state(self, since=None):
         """Recordings as arrays, for a checkpoint: from row ``since[name]`` on, if given (what an
         earlier checkpoint did not hold; only those rows are converted)."""

@@ -64,10 +64,18 @@ def load(h5, summary):
     data = {}
     if "path" in h5:
         g = h5["path"]
-        data = {k: read(g[k], "member", "time") for k in ("Tm_C", "Ta_C", *MASSES) if k in g}
+        if summary.get("format_version", 3) < 3:
+            # files of isosim before format 3 stored the path [point, member, species], with the
+            # axes named only in the group's description
+            def path_of(name, *axes):
+                return np.swapaxes(g[name][()], 0, 1)
+        else:
+            def path_of(name, *axes):
+                return read(g[name], "member", "time", *axes)
+        data = {k: path_of(k) for k in ("Tm_C", "Ta_C", *MASSES) if k in g}
         for key, kind in (("Cm_ppm", "elements"), ("eps_m", "ratios"), ("delta_m", "stable")):
             for j, n in enumerate(species[kind] if key in g else []):
-                data[f"{key}.{n}"] = read(g[key], "member", "time", kind[:-1] if kind != "stable" else kind)[:, :, j]
+                data[f"{key}.{n}"] = path_of(key, kind[:-1] if kind != "stable" else kind)[:, :, j]
     elif "series" in h5:
         g = h5["series"]
         names = ["Tm_C", "Ta_C", *MASSES] + [f"{key}.{n}" for key, kind in (
