@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .. import api
-from ..deck import MODELS, load_deck, to_toml, validate
+from ..deck import MODELS, to_toml, validate
 from ..deck.load import load_raw
 from ..deck.schema import describe_schema
 from ..deck.specs import member_count, parse_range, parse_target, parse_values
@@ -29,14 +29,18 @@ from .parser import checkpoint_overrides
 
 def check(args, petsc_options):
     """Validate; print the resolved deck, what the equilibrium fractionation means at the path's
-    ends, and warnings for values minerals do not have (a unit mistake, most often)."""
-    deck = load_deck(args.deck, args.set)
+    ends, the grid the run will use, and warnings for values minerals do not have (a unit
+    mistake, most often)."""
+    raw = load_raw(args.deck, args.set)          # as written: which grid keys the deck sets
+    deck = validate(raw, args.deck)
     module = MODELS[deck["model"]]
     for line in getattr(module, "plausibility_warnings", lambda d: [])(deck):
         print(line, file=sys.stderr)
     if not args.quiet:
         print(f"# {args.deck}: valid ({deck['model']}); resolved deck:")
         for line in getattr(module, "equilibrium_lines", lambda d: [])(deck):
+            print(f"# {line}")
+        for line in getattr(module, "grid_lines", lambda d, r: [])(deck, raw):
             print(f"# {line}")
         print()
         print(to_toml(deck), end="")
