@@ -173,8 +173,8 @@ SCHEMA = Table({
 
 def default_stretch(cells):
     """``grid.stretch`` of a deck that does not give it: the default grid's mapping on ``cells``
-    cells, DEFAULT_STRETCH^(DEFAULT_CELLS/cells) (so that the ratio of the outermost to the
-    innermost cell width is the default grid's; ``isosim converge`` refines the same way), at
+    cells, DEFAULT_STRETCH^(DEFAULT_CELLS/cells) (so that the ratio of the innermost to the
+    outermost cell width stays about the default grid's; ``isosim converge`` refines the same way), at
     most the schema's 1.5."""
     return min(DEFAULT_STRETCH ** (DEFAULT_CELLS / cells), 1.5) if cells != DEFAULT_CELLS else DEFAULT_STRETCH
 
