@@ -385,9 +385,14 @@ class Chain:
         return self.tally
 
     def _check_restart_refused(self, n):
-        """Without a checkpoint, ``isosim restart`` must refuse clearly (exit 4), then the
-        chain starts the run again (``run --force``)."""
+        """With checkpoint files of which none is usable, ``isosim restart`` must refuse
+        clearly (exit 4), then the chain starts the run again (``run --force``). With no
+        checkpoint file at all (killed before the first was written) a restart starts the run
+        from the beginning (runner.restart_run): nothing to refuse, and the chain starts it
+        again itself."""
         if not (self.run_dir / "deck.toml").exists():
+            return
+        if not any((self.run_dir / name).exists() for name in ("checkpoint.h5", "checkpoint.prev.h5")):
             return
         proc = subprocess.run(isosim(["restart", self.run_dir]), capture_output=True, text=True,
                               env=self.env, cwd=ROOT)
