@@ -140,8 +140,8 @@ SCHEMA = Table({
                                doc="evenly spaced samples of Delta(T) and T_app(T)"),
         "series_exact": Field("bool", False,
                               doc="land the time integrator on every series sample (true) instead "
-                                  "of evaluating its dense output between steps (false: fewer "
-                                  "steps; profiles and the end are always exact)"),
+                                  "of interpolating the recorded quantities over each step (false: "
+                                  "fewer steps; profiles and the end are always exact)"),
         "sweep_profiles": Field("bool", False,
                                 doc="in a sweep, keep each member's grain profiles at the end of its "
                                     "path (results.h5 group profiles: concentration, delta_permil "
