@@ -10,7 +10,7 @@ from ..deck import to_toml
 from ..errors import CheckpointIOError
 from ..io.atomic import atomic_path
 from ..io.distributed import SEAL_BYTES, seal_file
-from ..io.journal import PROFILE, pad_stack, split_profiles
+from ..io.journal import pad_stack, split_profiles
 from ..io.layout import coordinates, label_ensemble, labels, mark
 from ..io.results import envelope, write_summary
 from ..io.tables import write_tables
@@ -57,9 +57,9 @@ def write_ensemble(run_dir, base, params, headlines, series, extra_summary, wall
                 s = h5.create_group("series")
                 s.attrs["description"] = ("per member, exact values at its output times, padded with "
                                           "NaN [member, time]")
-                split = _split_all(series)
+                split = [split_profiles(x) for x in series]
                 for k in dict.fromkeys(k for x, _ in split for k in x):
-                    ds = s.create_dataset(h5_name(k), data=stack([x.get(k, ()) for x, _ in split]))
+                    ds = s.create_dataset(h5_name(k), data=pad_stack([x.get(k, ()) for x, _ in split]))
                     ds.attrs["units"] = rec.unit(k)
                     ds.attrs["description"] = f"{k} of each member at its output times [member, time]"
                     ds.attrs["key"] = k
@@ -80,30 +80,6 @@ def _column(values):
     if any(v is None for v in values):
         values = [np.nan if v is None else v for v in values]
     return np.array(values, dtype=float)
-
-
-def _split_all(series):
-    """:func:`~isosim.io.journal.split_profiles` of every member's series dict; a dict without
-    profiles is its own series part (not copied: 10^4 members' copies were a second)."""
-    out = []
-    for x in series:
-        if any(k.startswith(PROFILE) for k in x):
-            out.append(split_profiles(x))
-        else:
-            out.append((x, {}))
-    return out
-
-
-def stack(arrays):
-    """:func:`~isosim.io.journal.pad_stack` of ``arrays`` (equal values), in one numpy call when
-    they share their shape: members' series are usually equally long, and placing 10^4 small
-    arrays one by one took seconds of a sweep's serial output."""
-    arrays = list(arrays)
-    if arrays:
-        shape = np.shape(arrays[0])
-        if all((a.shape if type(a) is np.ndarray else np.shape(a)) == shape for a in arrays):
-            return np.array(arrays, dtype=float).reshape(len(arrays), *shape)
-    return pad_stack(arrays)
 
 
 def write_slice_group(h5, sliced, sweep_digest, first, stop):
@@ -134,7 +110,7 @@ def write_end_profiles(h5, rec, base, profiles, start, n):
             labels(g, axis, names, f"{axis} names")
         coordinates(g, "r_um")
     for name in profiles[0]:
-        block = stack([p[name] for p in profiles])
+        block = pad_stack([p[name] for p in profiles])
         if name not in g:
             units, doc, dims = attrs[name]
             ds = g.create_dataset(name, shape=(n, *block.shape[1:]), maxshape=(n,) + (None,) * (block.ndim - 1),
