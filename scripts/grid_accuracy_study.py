@@ -110,6 +110,15 @@ def _exponential(asymptote):
     return edit
 
 
+def _offsets0(d):
+    d["phases"]["opx"]["lnK_offset_K2"] = [0.0, 0.0]
+
+
+def _beta0(d):
+    for ph in d["phases"].values():
+        ph["beta"] = 0.0
+
+
 #: name -> (edit of the base deck, --vary values). Radii 0.1-3 mm on both phases (ratios up to
 #: 30; the target is up to 10), both modal proportions, size distributions whose classes span a
 #: factor ~10, a colder end and a reheating path.
@@ -131,6 +140,10 @@ CASES = {
     # T = 500 + 700 exp(-t/tc) down to 600 degC: cooling 700/tc degC/Myr at the start, 100/tc at the end
     "exponential to 600, tc 1e-4..100 Myr": (_exponential(500.0), [
         "phases.opx.radius_mm=0.1,1,3", "phases.cpx.radius_mm=0.1,1,3", "temperature.time_constant_Myr=log:1e-4:100:13"]),
+    # the two parts of Delta apart (grid.accuracy_permil's Delta scale weighs them, --fit):
+    # only the kinetic fractionation of mass-dependent diffusion, only the equilibrium one
+    "no equilibrium offsets": (_offsets0, ["phases.opx.radius_mm=0.1,1,3", "phases.cpx.radius_mm=0.1,1,3", RATES]),
+    "beta 0": (_beta0, ["phases.opx.radius_mm=0.1,1,3", "phases.cpx.radius_mm=0.1,1,3", RATES]),
 }
 
 
@@ -182,6 +195,62 @@ def parse_candidates(text):
     return out
 
 
+def member_deck(case, params):
+    """The resolved deck of a study member (the case's deck with the member's values)."""
+    from isosim.deck import validate
+    from isosim.deck.load import apply_overrides
+    raw = base_deck()
+    edit = CASES[case][0]
+    if edit:
+        edit(raw)
+    problems = []
+    apply_overrides(raw, [f"{k}={v!r}" for k, v in params.items()], problems)
+    assert not problems, problems
+    return validate(raw)
+
+
+def fit(paths):
+    """grid.accuracy_permil's error model from study records (--json of runs on the default family,
+    cells N at stretch 1.2^(50/N)): per N, the worst |Delta - Delta(4x)| / max(Delta scale, FLOOR),
+    with the deck's a-priori Delta scale (isosim.deck.grain_exchange.delta_scale); the order p
+    fitted to the worst errors, and e50 the smallest factor with e50 (50/N)^p above every one."""
+    import math
+
+    import numpy as np
+    from isosim.deck.grain_exchange import ACCURACY_FLOOR, delta_scale, path_temperatures
+    worst = {}                          # N -> (err, case, params, Delta, Delta_4x, scale)
+    scales = {}
+    for path in paths:
+        record = json.loads(Path(path).read_text())
+        for case, cands in record["cases"].items():
+            for cand, rec in cands.items():
+                cells = int(cand.split("x")[0])
+                for m in rec["members"]:
+                    key = (case, json.dumps(m["params"], sort_keys=True))
+                    if key not in scales:
+                        deck = member_deck(case, m["params"])
+                        scales[key] = delta_scale(deck, path_temperatures(deck))[0]
+                    scale = scales[key]
+                    err = abs(m["Delta"] - m["Delta_4x"]) / max(scale, ACCURACY_FLOOR)
+                    if err > worst.get(cells, (-1.0,))[0]:
+                        worst[cells] = (err, case, m["params"], m["Delta"], m["Delta_4x"], scale)
+    ns = sorted(worst)
+    x = np.log([50.0 / n for n in ns])
+    y = np.log([worst[n][0] for n in ns])
+    p, _ = np.polyfit(x, y, 1)
+    slopes = [(y[i + 1] - y[i]) / (x[i + 1] - x[i]) for i in range(len(ns) - 1)]
+    print(f"\nerror model fit over {len(scales)} members: worst |dDelta| / max(Delta scale, {ACCURACY_FLOOR})")
+    print("| cells | stretch | worst error / scale | |dDelta| (permil) | Delta scale | where |")
+    print("|---|---|---|---|---|---|")
+    for n in ns:
+        err, case, params, c, f, scale = worst[n]
+        print(f"| {n} | {1.2 ** (50 / n):.4g} | {err:.3g} | {abs(c - f):.2g} | {scale:.3g} | {case}: {_label(params)} |")
+    print(f"fitted order p = {p:.3f}; local orders between neighbours {', '.join(f'{q:.2f}' for q in slopes)}")
+    for q in sorted({round(p, 2), math.floor(min(p, *slopes[-2:]) * 20) / 20}):
+        e50 = max(worst[n][0] * (n / 50.0) ** q for n in ns)
+        print(f"p = {q:.2f}: e50 = {e50:.3g} (the smallest with e50 (50/N)^p >= every worst error)")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--candidates", default="100x1.0,100x1.03,100x1.05,60x1.06,50x1.08,40x1.1,30x1.15",
@@ -191,7 +260,13 @@ def main(argv=None):
                     help="also run the 16x grid of the first candidate: the 4x grid's own error")
     ap.add_argument("--json", default="", help="write every member's numbers here")
     ap.add_argument("--work", default="", help="directory for the sweeps (default: a temporary one)")
+    ap.add_argument("--fit", nargs="*", metavar="JSON",
+                    help="fit grid.accuracy_permil's error model to these --json records of the default "
+                         "family (25x1.44,35x1.2975,50x1.2,70x1.1391,100x1.0954) and stop")
     args = ap.parse_args(argv)
+    if args.fit:
+        fit(args.fit)
+        return 0
     cands = parse_candidates(args.candidates)
     cases = {k: v for k, v in CASES.items()
              if not args.cases or any(s.strip() in k for s in args.cases.split(","))}

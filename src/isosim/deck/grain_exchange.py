@@ -117,13 +117,23 @@ SCHEMA = Table({
     }),
     "phases": TableOf(PHASE, min_count=2, doc="one sub-table per mineral phase"),
     "grid": Table({
-        "cells": Field("int", DEFAULT_CELLS, min=4, max=100_000, doc="finite-volume cells per grain radius"),
+        "cells": Field("int", None, min=4, max=100_000,
+                       doc=f"finite-volume cells per grain radius; default {DEFAULT_CELLS}, or the "
+                           "number grid.accuracy_permil chooses"),
         "stretch": Field("float", None, min=1.0, max=1.5,
                          doc="ratio of neighbouring cell widths, cells shrinking toward the rim "
                              f"(1 = uniform); default {DEFAULT_STRETCH:g} at the default {DEFAULT_CELLS} "
                              f"cells, and for other cells the same mapping, {DEFAULT_STRETCH:g}^({DEFAULT_CELLS}"
                              "/cells) (at most 1.5): within 1 % of the converged Delta for grains of "
                              "0.1-3 mm, size ratios up to 10, 1-1e7 degC/Myr (docs/user-guide.md#the-grid)"),
+        "accuracy_permil": Field("float", None, min=0.0, min_exclusive=True, max=1000.0, unit="permil",
+                                 doc="the largest |Delta error| from the grid you accept: isosim chooses "
+                                     "the cells of the default mapping (stretch 1.2^(50/cells)) from an "
+                                     "error model measured on grains of 0.1-3 mm, |dDelta| <= e50 (50/cells)^p "
+                                     "x max(Delta scale, 0.05 permil) x safety, Delta scale an a-priori "
+                                     "size of Delta from the deck's equilibrium and kinetic fractionation "
+                                     "(docs/user-guide.md#the-grid); 25-1000 cells; give it instead of "
+                                     "cells and stretch"),
         "basis": Field("str", "auto", choices=("auto", "eigen", "cells"),
                        doc="unknowns of the grain cells (the same equations either way): 'eigen' "
                            "integrates the amplitudes of the diffusion operator's eigenvectors, "
@@ -179,6 +189,131 @@ def default_stretch(cells):
     return min(DEFAULT_STRETCH ** (DEFAULT_CELLS / cells), 1.5) if cells != DEFAULT_CELLS else DEFAULT_STRETCH
 
 
+#: The error model of ``grid.accuracy_permil`` (issue 20), measured by
+#: ``scripts/grid_accuracy_study.py --candidates 25x..,35x..,50x1.2,70x..,100x.. --fit`` on the
+#: default family (cells N, stretch 1.2^(50/N)) against the grid 4x finer, over the study's
+#: populations (radii 0.1-3 mm, ratios up to 30, 1-1e7 degC/Myr, reheating and exponential paths,
+#: and the rock without equilibrium offsets or without mass-dependent diffusion):
+#: worst |dDelta| / max(Delta scale, ACCURACY_FLOOR) = ACCURACY_E50 x (50/N)^ACCURACY_ORDER.
+ACCURACY_E50 = 1.0e-3
+#: the observed order of the worst error (fit over N = 25-100)
+ACCURACY_ORDER = 2.0
+#: the chosen N meets ACCURACY_SAFETY x the model: the 4x grid's own error (1/16 of the
+#: candidate's at order 2) and populations and paths the study does not hold
+ACCURACY_SAFETY = 2.0
+#: permil: a Delta scale below this is judged as this (the study's floor, the analytical precision)
+ACCURACY_FLOOR = 0.05
+#: weight of the kinetic term of the Delta scale (see :func:`delta_scale`)
+KINETIC_WEIGHT = 0.15
+#: cells grid.accuracy_permil may choose: from 25 (below ~23 the stretch cap 1.5 breaks the
+#: default mapping, so fewer cells are no longer a coarsening of the same grid) to 1000 (the
+#: eigen basis's limit, EIGEN_MAX_CELLS of isosim.discretization.bases)
+ACCURACY_CELLS = (25, 1000)
+
+
+def delta_scale(deck, T_C):
+    """An a-priori size of |Delta| of the deck's output pair, in permil, from the deck alone
+    (``T_C``: temperatures along the path): ``(scale, equilibrium, kinetic)``, scale = equilibrium
+    + kinetic.
+
+    equilibrium: the largest |Delta_eq| = 1000 |d offset| / T^2 between the pair's phases over the
+    isotopes and the path's temperatures (the coldest point: Delta_eq grows as T falls). Delta
+    relaxes toward Delta_eq and freezes in on cooling, so it lies within this bound where the
+    isotopes move with the element (beta = 0: 0.88 permil measured against the bound 0.85 on
+    Fig. 1's rock, the excess the mass-dependent term below).
+
+    kinetic: isotopes diffusing at D (m_ref/m)^beta fractionate while the element's
+    concentration changes, by at most about 1000 beta |ln(m/m_ref)| |d ln c| (a Rayleigh-like
+    bound), and a phase's concentration changes by up to the span of its ln K over the path.
+    The bound is loose (14.6 permil on Fig. 1's rock without equilibrium offsets, where Delta
+    reaches 1.09) and the grid error per permil of kinetic Delta is ~2.5x that of equilibrium
+    Delta (sharper rim profiles; measured 1.2e-3 against 4.6e-4 at 50 cells), so it enters with
+    KINETIC_WEIGHT = 0.15, which makes the error per unit scale about equal for the two
+    (scripts/grid_accuracy_study.py's cases "no equilibrium offsets" and "beta 0")."""
+    from ..physics.constants import ZERO_C
+    from ..physics.grain_exchange import ln_partition
+    names = deck["isotopes"]["names"]
+    ref = names.index(deck["isotopes"]["reference"] or names[0])
+    masses = deck["isotopes"]["masses_amu"]
+    phases = deck["phases"]
+    host = next((p for p, v in phases.items() if v["host"]), None)
+    pair = deck["output"]["pair"] or [next((p for p in phases if p != host), host), host]
+    T_K = np.asarray(T_C, dtype=float) + ZERO_C
+    T_min = float(T_K.min())
+
+    def offsets(p):
+        return phases[p]["lnK_offset_K2"] or [0.0] * len(names)
+
+    o1, o2 = offsets(pair[0]), offsets(pair[1])
+    eq = max((abs((o1[n] - o1[ref]) - (o2[n] - o2[ref])) for n in range(len(names)) if n != ref), default=0.0)
+    equilibrium = 1000.0 * eq / T_min ** 2
+    dlnm = max(abs(math.log(m / masses[ref])) for m in masses)
+    beta = max(ph["beta"] for ph in phases.values())
+    with np.errstate(all="ignore"):
+        span = max(float(np.ptp(ln_partition(T_K, ph["lnK_A"], ph["lnK_B"], ph["lnK_C"]))) for ph in phases.values())
+    kinetic = KINETIC_WEIGHT * 1000.0 * beta * dlnm * span
+    return equilibrium + kinetic, equilibrium, kinetic
+
+
+def accuracy_error(cells, scale):
+    """The error model: the largest |dDelta| (permil) the default mapping on ``cells`` cells is
+    expected to make on a deck of Delta scale ``scale``, safety factor included."""
+    return (ACCURACY_SAFETY * ACCURACY_E50 * max(scale, ACCURACY_FLOOR)
+            * (DEFAULT_CELLS / cells) ** ACCURACY_ORDER)
+
+
+def cells_for_accuracy(accuracy_permil, scale):
+    """The smallest cell count of the default mapping whose modelled error
+    (:func:`accuracy_error`) is at most ``accuracy_permil``, within ACCURACY_CELLS."""
+    lo, hi = ACCURACY_CELLS
+    need = DEFAULT_CELLS * (accuracy_error(DEFAULT_CELLS, scale) / accuracy_permil) ** (1.0 / ACCURACY_ORDER)
+    if not math.isfinite(need) or need > hi:
+        return hi
+    n = max(lo, math.ceil(need * (1.0 - 1e-12)))
+    while n > lo and accuracy_error(n - 1, scale) <= accuracy_permil:    # rounding of the root
+        n -= 1
+    while n < hi and accuracy_error(n, scale) > accuracy_permil:
+        n += 1
+    return n
+
+
+def path_temperatures(deck):
+    """The path's temperatures at 2001 evenly spaced times (as cross_check samples them)."""
+    from ..physics.paths import path_from_deck
+    return path_from_deck(deck["temperature"]).T_C(np.linspace(0.0, 1.0, 2001))
+
+
+def accuracy_choice(deck, T_C=None):
+    """What ``grid.accuracy_permil`` chooses for ``deck`` (None if it is not given): a dict of
+    ``cells``, ``stretch``, ``scale`` (with ``equilibrium``, ``kinetic``), the modelled
+    ``error`` on those cells and whether it ``met`` the accuracy (false only at 1000 cells)."""
+    acc = deck["grid"].get("accuracy_permil")
+    if acc is None:
+        return None
+    scale, eq, kin = delta_scale(deck, path_temperatures(deck) if T_C is None else T_C)
+    cells = cells_for_accuracy(acc, scale)
+    error = accuracy_error(cells, scale)
+    return {"cells": cells, "stretch": default_stretch(cells), "scale": scale, "equilibrium": eq,
+            "kinetic": kin, "error": error, "met": error <= acc}
+
+
+def _choose_grid(deck, T_C, given):
+    """Set the grid ``grid.accuracy_permil`` chooses; a problem if the deck also sets cells or
+    stretch to something else (a resolved deck holds all three, and must validate again)."""
+    grid = deck["grid"]
+    choice = accuracy_choice(deck, T_C)
+    agree = (grid["cells"] in (None, choice["cells"]) and
+             (grid["stretch"] is None or abs(grid["stretch"] - choice["stretch"]) <= 1e-12 * choice["stretch"]))
+    grid["cells"], grid["stretch"] = choice["cells"], choice["stretch"]
+    if agree:
+        return []
+    shown = " and ".join(f"grid.{k} = {v:g}" for k, v in given.items())
+    return [f"grid.accuracy_permil = {grid['accuracy_permil']:g} and {shown} are both given; give one: "
+            f"accuracy_permil chooses the grid itself ({choice['cells']} cells, stretch "
+            f"{choice['stretch']:.6g} here), so remove {' and '.join('grid.' + k for k in given)} to let it, "
+            "or remove grid.accuracy_permil to set the grid yourself"]
+
+
 def grid_lines(deck, raw=None):
     """``isosim check``'s line about the grid a run will use, and where it comes from (``raw``:
     the deck as written, with ``--set`` applied)."""
@@ -192,7 +327,15 @@ def grid_lines(deck, raw=None):
     rim, centre = widths[-1] / widths.sum(), widths[0] / widths.sum()
     given = raw.get("grid", {}) if isinstance(raw, dict) else {}
     given = [k for k in ("cells", "stretch") if isinstance(given, dict) and k in given]
-    if not given:
+    choice = accuracy_choice(deck)
+    if choice is not None:
+        source = (f"chosen for grid.accuracy_permil = {grid['accuracy_permil']:g} (Delta scale "
+                  f"{choice['scale']:.2g} permil: equilibrium {choice['equilibrium']:.2g}, kinetic "
+                  f"{choice['kinetic']:.2g}; error model {100 * ACCURACY_E50:.2g} % x ({DEFAULT_CELLS}/N)"
+                  f"^{ACCURACY_ORDER:g} x safety {ACCURACY_SAFETY:g}: {choice['error']:.2g} permil"
+                  + (")" if choice["met"] else f", NOT within {grid['accuracy_permil']:g} at the "
+                     f"{ACCURACY_CELLS[1]}-cell limit)"))
+    elif not given:
         source = "the default"
     elif len(given) == 2:
         source = "as the deck sets"
@@ -202,6 +345,36 @@ def grid_lines(deck, raw=None):
         source = f"stretch as the deck sets, the default {DEFAULT_CELLS} cells"
     return [f"grid: {cells} cells per radius, stretch {stretch:.6g} (rim cell {100 * rim:.2g} % of the radius, "
             f"centre cell {100 * centre:.2g} %), basis {basis}; {source}"]
+
+
+#: Keys (dotted, ``*`` a phase) from which :func:`delta_scale` and so the grid chosen by
+#: grid.accuracy_permil derive
+_SCALE_KEYS = ("temperature.", "isotopes.", "output.pair", "grid.", "phases.*.lnK_", "phases.*.Delta_eq_A",
+               "phases.*.beta", "phases.*.host")
+
+
+def derives_from(base, keys):
+    """Whether the resolved deck ``base`` holds values derived from any of the dotted ``keys``
+    that patching a varied value into it would not redo (studies/ensemble.py's
+    :class:`~isosim.studies.ensemble.Decks`: then every member is validated in full): the grid
+    grid.accuracy_permil chooses."""
+    from .load import split_key
+    keys = list(keys)
+    if any(k.replace(" ", "") == "grid.accuracy_permil" for k in keys):
+        return True
+    if base["grid"].get("accuracy_permil") is None:
+        return False
+    for key in keys:
+        try:
+            parts = split_key(key)
+        except ValueError:
+            return True
+        key = ".".join(parts)
+        if len(parts) > 2 and parts[0] == "phases":
+            key = ".".join(["phases", "*"] + parts[2:])
+        if any(key.startswith(k) for k in _SCALE_KEYS):
+            return True
+    return False
 
 
 def _equilibrium_from_permil(name, ph):
@@ -253,6 +426,13 @@ def plausibility_warnings(deck):
     """Values a deck may hold but minerals do not (warnings, printed by check and at run start)."""
     from ..physics.constants import ZERO_C
     out = []
+    choice = accuracy_choice(deck)
+    if choice is not None and not choice["met"]:
+        out.append(f"warning: grid.accuracy_permil = {deck['grid']['accuracy_permil']:g}: even "
+                   f"{choice['cells']} cells, the most it chooses, are modelled to be {choice['error']:.2g} "
+                   f"permil from the converged Delta (Delta scale {choice['scale']:.2g} permil); running on "
+                   f"{choice['cells']} cells: accept a larger error, or set grid.cells and grid.stretch "
+                   "(instead of accuracy_permil) and check them with isosim converge")
     lo_r, hi_r = PLAUSIBLE["radius_mm"]
     lo_d, hi_d = PLAUSIBLE["D0_m2_s"]
     names = deck["isotopes"]["names"]
@@ -313,10 +493,16 @@ def cross_check(deck):
                         "(volume fractions of the rock)")
 
     grid = deck["grid"]
-    if grid["stretch"] is None:
-        grid["stretch"] = default_stretch(grid["cells"])
-    log10_ratio = (grid["cells"] - 1) * math.log10(grid["stretch"])   # logs: no overflow
-    if log10_ratio > 6.0:
+    accuracy = grid["accuracy_permil"]
+    given = {k: grid[k] for k in ("cells", "stretch") if grid[k] is not None}
+    if accuracy is None:
+        del grid["accuracy_permil"]         # the resolved deck (and its digest) as before the key
+        if grid["cells"] is None:
+            grid["cells"] = DEFAULT_CELLS
+        if grid["stretch"] is None:
+            grid["stretch"] = default_stretch(grid["cells"])
+    log10_ratio = (grid["cells"] - 1) * math.log10(grid["stretch"]) if accuracy is None else 0.0
+    if log10_ratio > 6.0:   # logs: no overflow
         problems.append(f"grid.stretch = {grid['stretch']:g} with grid.cells = {grid['cells']}: the "
                         f"largest cell would be 1e{log10_ratio:.1f} times the smallest; expected at "
                         "most 1e6 (lower the stretch for this many cells)")
@@ -355,6 +541,12 @@ def cross_check(deck):
                         f"{sorted(phases)}")
     if not problems:                        # needs a valid path and valid grain sizes
         problems.extend(_check_scales(deck, path, knots))
+    if accuracy is not None:                # needs a valid path, finite ln K and a valid pair
+        if problems:
+            grid["cells"] = grid["cells"] or DEFAULT_CELLS          # the deck is refused anyway
+            grid["stretch"] = grid["stretch"] or default_stretch(grid["cells"])
+        else:
+            problems.extend(_choose_grid(deck, knots, given))
     if not problems:                        # every phase faster than double precision resolves (issue 17)
         from ..physics.timescales import equilibrium_limit_problems
         problems.extend(equilibrium_limit_problems(deck))

@@ -244,8 +244,12 @@ class Decks:
                 self.parts[k] = None
             spec = lookup(schema, self.parts[k]) if self.parts[k] else None
             self.fields[k] = spec if isinstance(spec, Field) else None
-        #: False once a representative's full validation differed from its patched deck
-        self.patchable = all(f is not None for f in self.fields.values())
+        #: False once a representative's full validation differed from its patched deck, or
+        #: from the start if the model derives resolved values from a varied key (grain decks:
+        #: the grid grid.accuracy_permil chooses from the path), which patching would not redo
+        derives = getattr(MODELS[base["model"]], "derives_from", None)
+        self.patchable = (all(f is not None for f in self.fields.values())
+                          and not (derives and derives(base, plan.keys)))
 
     def check_values(self):
         """Problems of the varied values against their keys' field rules (vectorised)."""
