@@ -219,12 +219,14 @@ def fit(paths):
     import numpy as np
     from isosim.deck.grain_exchange import ACCURACY_FLOOR, delta_scale, path_temperatures
     worst = {}                          # N -> (err, case, params, Delta, Delta_4x, scale)
+    per_case = {}                       # case -> {N: its worst error}
     scales = {}
     for path in paths:
         record = json.loads(Path(path).read_text())
         for case, cands in record["cases"].items():
             for cand, rec in cands.items():
                 cells = int(cand.split("x")[0])
+                per_case.setdefault(case, {})
                 for m in rec["members"]:
                     key = (case, json.dumps(m["params"], sort_keys=True))
                     if key not in scales:
@@ -232,6 +234,7 @@ def fit(paths):
                         scales[key] = delta_scale(deck, path_temperatures(deck))[0]
                     scale = scales[key]
                     err = abs(m["Delta"] - m["Delta_4x"]) / max(scale, ACCURACY_FLOOR)
+                    per_case[case][cells] = max(per_case.setdefault(case, {}).get(cells, 0.0), err)
                     if err > worst.get(cells, (-1.0,))[0]:
                         worst[cells] = (err, case, m["params"], m["Delta"], m["Delta_4x"], scale)
     ns = sorted(worst)
@@ -246,7 +249,10 @@ def fit(paths):
         err, case, params, c, f, scale = worst[n]
         print(f"| {n} | {1.2 ** (50 / n):.4g} | {err:.3g} | {abs(c - f):.2g} | {scale:.3g} | {case}: {_label(params)} |")
     print(f"fitted order p = {p:.3f}; local orders between neighbours {', '.join(f'{q:.2f}' for q in slopes)}")
-    for q in sorted({round(p, 2), math.floor(min(p, *slopes[-2:]) * 20) / 20}):
+    low = min((math.log(e[a] / e[b]) / math.log(b / a), case, a, b) for case, e in per_case.items()
+              for a, b in zip(sorted(e), sorted(e)[1:]))
+    print(f"lowest local order of any one case's worst error: {low[0]:.2f} ({low[1]}, {low[2]} -> {low[3]} cells)")
+    for q in sorted({round(p, 2), 1.8, 1.5, math.floor(min(p, low[0], *slopes) * 10) / 10}):
         e50 = max(worst[n][0] * (n / 50.0) ** q for n in ns)
         print(f"p = {q:.2f}: e50 = {e50:.3g} (the smallest with e50 (50/N)^p >= every worst error)")
 
