@@ -20,6 +20,10 @@ Usage::
 
     .venv/bin/python scripts/grid_accuracy_study.py                 # every candidate, every case
     .venv/bin/python scripts/grid_accuracy_study.py --candidates 100x1.0,100x1.03,50x1.08 --json runs/grid.json
+    # grid.accuracy_permil's error model: the default family, then the fit (Delta scale per member)
+    .venv/bin/python scripts/grid_accuracy_study.py --candidates 25x1.44,35x1.2975259902111047,50x1.2,\
+        70x1.1390899833687875,100x1.0954451150103321 --json runs/family.json
+    .venv/bin/python scripts/grid_accuracy_study.py --fit runs/family.json
 
 Runs one rank per sweep (``OMP_NUM_THREADS=1``); about 10-20 minutes for every candidate.
 """
