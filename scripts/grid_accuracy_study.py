@@ -221,6 +221,7 @@ def fit(paths):
     import math
 
     import numpy as np
+
     from isosim.deck.grain_exchange import ACCURACY_FLOOR, delta_scale, path_temperatures
     worst = {}                          # N -> (err, case, params, Delta, Delta_4x, scale)
     per_case = {}                       # case -> {N: its worst error}

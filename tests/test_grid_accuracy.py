@@ -15,12 +15,19 @@ import json
 import math
 
 import pytest
-
 from support import run_cli
 from test_default_grid import CASES, rock
+
 from isosim.deck import load_deck, to_toml, validate
-from isosim.deck.grain_exchange import (ACCURACY_CELLS, DEFAULT_CELLS, DEFAULT_STRETCH, accuracy_choice,
-                                        accuracy_error, cells_for_accuracy, default_stretch)
+from isosim.deck.grain_exchange import (
+    ACCURACY_CELLS,
+    DEFAULT_CELLS,
+    DEFAULT_STRETCH,
+    accuracy_choice,
+    accuracy_error,
+    cells_for_accuracy,
+    default_stretch,
+)
 from isosim.errors import DeckError
 
 RATES = "temperature.rate_C_per_Myr=log:1:1e7:8"     # 1-1e7 degC/Myr, 8 rates (the runtime)

@@ -312,10 +312,10 @@ def _choose_grid(deck, T_C, given):
     if agree:
         return []
     shown = " and ".join(f"grid.{k} = {v:g}" for k, v in given.items())
-    return [f"grid.accuracy_permil = {grid['accuracy_permil']:g} is given with {shown}; give one or the other: "
+    return [(f"grid.accuracy_permil = {grid['accuracy_permil']:g} is given with {shown}; give one or the other: "
             f"accuracy_permil chooses the grid itself ({choice['cells']} cells, stretch "
             f"{choice['stretch']:.6g} here), so remove {' and '.join('grid.' + k for k in given)} to let it, "
-            "or remove grid.accuracy_permil to set the grid yourself"]
+            "or remove grid.accuracy_permil to set the grid yourself")]
 
 
 def grid_lines(deck, raw=None):
