@@ -191,3 +191,21 @@ def test_accuracy_is_met_against_4x_finer(tmp_path, case):
         assert errs[worst] <= acc, (case, acc, n, errs[worst], got[worst]["params"])
     assert EXPECTED_CELLS[1e-3] > EXPECTED_CELLS[1e-2] >= ACCURACY_CELLS[0]
     assert math.isfinite(EXPECTED_CELLS[1e-3])
+
+
+@pytest.mark.fast
+def test_converge_refines_the_chosen_grid(tmp_path):
+    """``isosim converge --refine space`` on a deck with grid.accuracy_permil starts from the
+    grid the key chose and refines it with the same mapping (the key would clash with the
+    levels' grid.cells otherwise)."""
+    from isosim.studies.converge import plan
+    raw = rock()
+    raw["grid"] = {"accuracy_permil": 0.001}
+    path = tmp_path / "acc.toml"
+    path.write_text(to_toml(raw))
+    chosen = validate(copy.deepcopy(raw), path)["grid"]
+    study = plan(path, [], "space", 3)
+    assert [d["grid"]["cells"] for d in study["decks"]] == [chosen["cells"] * 2**k for k in range(3)]
+    for k, d in enumerate(study["decks"]):
+        assert "accuracy_permil" not in d["grid"]
+        assert d["grid"]["stretch"] == pytest.approx(chosen["stretch"] ** (1.0 / 2**k), rel=1e-12)

@@ -44,8 +44,10 @@ class ModelSpec:
         of such a directory: ``function(h5, summary) -> [(file name, Figure)]``.
     converge : dict
         The convergence study: ``cells``/``stretch`` (grid keys refined in space, None: no
-        grid), ``compare`` (headline results compared), ``end_only`` (overrides that leave only
-        the final output, so that fixed steps land on every output time).
+        grid), ``chooser`` (optional: a key that chooses the grid itself, removed from the levels
+        of a space study, which start from the grid it chose), ``compare`` (headline results
+        compared), ``end_only`` (overrides that leave only the final output, so that fixed steps
+        land on every output time).
     studies : tuple of str
         The commands besides ``run`` the model supports (``sweep``, ``invert``).
     """
@@ -86,7 +88,7 @@ MODELS = {spec.name: spec for spec in (
         recorder="isosim.models.grain_exchange_output:GrainRecorder",
         figures={"run": "isosim.plot.grain:run_figures", "sweep": "isosim.plot.studies:sweep_figures",
                  "invert": "isosim.plot.studies:inversion_figures"},
-        converge={"cells": "grid.cells", "stretch": "grid.stretch",
+        converge={"cells": "grid.cells", "stretch": "grid.stretch", "chooser": "grid.accuracy_permil",
                   "compare": ("Delta_permil", "T_apparent_C"),
                   "end_only": ("output.series_points=2", "output.temperatures_C=[]", "output.times_Myr=[]")},
         studies=("sweep", "invert"),

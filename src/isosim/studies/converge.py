@@ -133,6 +133,11 @@ def plan(deck_path, overrides, refine, levels, ratio=2.0, dt0=None, rtol=None, p
     decks = []
     for k, s in enumerate(sets):
         level_raw = copy.deepcopy(raw)
+        if space and study.get("chooser"):
+            # the levels set the grid: refine the one the chooser picked (level 0 is it)
+            table, _, key = study["chooser"].rpartition(".")
+            if isinstance(level_raw.get(table), dict):
+                level_raw[table].pop(key, None)
         apply_overrides(level_raw, s, problems)
         try:
             if problems:     # a user's --set made a table of a key the study sets
