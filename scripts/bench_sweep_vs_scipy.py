@@ -318,6 +318,9 @@ def main():
                     help="scipy's max |Delta error| may be up to this many times isosim's (default 3)")
     ap.add_argument("--scipy-rtol", type=float, default=None, help="skip the ladder: use this rtol")
     ap.add_argument("--scipy-atol", type=float, default=None, help="scipy atol (default: the deck's atol)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
+                    help="deck override for both sides (repeatable), e.g. --set grid.cells=50 "
+                         "--set grid.stretch=1.2 for the default grid")
     ap.add_argument("--ranks", type=int, default=2, help="ranks of the parallel isosim run (default 2)")
     ap.add_argument("--no-log-view", action="store_true", help="do not pass -log_view to isosim")
     ap.add_argument("--json", default=None, help="write every number to this JSON file")
@@ -328,7 +331,7 @@ def main():
     if not isosim.exists():
         isosim = Path(shutil.which("isosim") or "isosim")
     deck_path = Path(args.deck).resolve()
-    deck = load_deck(str(deck_path), [])
+    deck = load_deck(str(deck_path), args.sets)
     solver = deck["solver"]
     sweep_spec = f"{KEY}={args.rates}:{args.members}"
     rates = np.array(parse_values(sweep_spec)[1], dtype=float)   # exactly isosim's member values
@@ -366,7 +369,7 @@ def main():
     best = {}
     for rep in range(max(args.repeat, 1)):
         for nr in (1, args.ranks):
-            res = run_isosim(isosim, deck_path, sweep_spec, workdir / f"sweep-{nr}", ranks=nr,
+            res = run_isosim(isosim, deck_path, sweep_spec, workdir / f"sweep-{nr}", ranks=nr, sets=args.sets,
                              log_view=log_view, label=f"{nr} rank{'s' if nr > 1 else ''}")
             print(f"      {res[0]:.2f} s wall ({res[2]['wall_time_s']:.2f} s inside isosim); {res[4].note()}",
                   flush=True)
@@ -383,7 +386,7 @@ def main():
     # ---------------------------------------------------------------- 2. reference + verification
     print(f"[2] reference and verification on {acc_idx.size} members spread over the rates")
     tr, dref, _, _, _ = run_isosim(isosim, deck_path, vary_list(rates[acc_idx]), workdir / "reference",
-                                   sets=(f"solver.rtol={REF_RTOL!r}", f"solver.atol={REF_ATOL!r}"),
+                                   sets=(*args.sets, f"solver.rtol={REF_RTOL!r}", f"solver.atol={REF_ATOL!r}"),
                                    label=f"isosim reference rtol {REF_RTOL:g} atol {REF_ATOL:g}")
     print(f"      {tr:.1f} s")
     model = ScipyGrainExchange(deck)
@@ -525,7 +528,7 @@ def main():
     print(f"\ntotal benchmark time {time.perf_counter() - t_start:.0f} s")
 
     result = {
-        "deck": str(deck_path), "sweep": sweep_spec, "members": N,
+        "deck": str(deck_path), "sets": args.sets, "sweep": sweep_spec, "members": N,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "scaling_check": hw,
                     "python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__},
         "isosim": {
