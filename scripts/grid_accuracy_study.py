@@ -216,13 +216,13 @@ def member_deck(case, params):
 def fit(paths):
     """grid.accuracy_permil's error model from study records (--json of runs on the default family,
     cells N at stretch 1.2^(50/N)): per N, the worst |Delta - Delta(4x)| / max(Delta scale, FLOOR),
-    with the deck's a-priori Delta scale (isosim.deck.grain_exchange.delta_scale); the order p
+    with the deck's a-priori Delta scale (isosim.deck.grain_grid.delta_scale); the order p
     fitted to the worst errors, and e50 the smallest factor with e50 (50/N)^p above every one."""
     import math
 
     import numpy as np
 
-    from isosim.deck.grain_exchange import ACCURACY_FLOOR, delta_scale, path_temperatures
+    from isosim.deck.grain_grid import ACCURACY_FLOOR, delta_scale, path_temperatures
     worst = {}                          # N -> (err, case, params, Delta, Delta_4x, scale)
     per_case = {}                       # case -> {N: its worst error}
     scales = {}

@@ -148,7 +148,7 @@ def test_registered_model_meets_the_contract(name):
         assert getattr(recorder, hook, None) is not getattr(Recorder, hook, None), f"{name} recorder: {hook}"
     for kind, ref in spec.figures.items():
         assert callable(resolve(ref)), (kind, ref)
-    assert set(spec.converge) == {"cells", "stretch", "compare", "end_only"}
+    assert set(spec.converge) == {"cells", "stretch", "chooser", "compare", "end_only"}
     assert set(spec.studies) <= {"sweep", "invert"}
     if spec.studies:
         assert "ensemble" in deck.SCHEMA.fields, "a model with studies has an [ensemble] table"

@@ -23,7 +23,7 @@ import pytest
 
 from support import run_cli
 from isosim.deck import load_deck, to_toml
-from isosim.deck.grain_exchange import DEFAULT_CELLS, DEFAULT_STRETCH
+from isosim.deck.grain_grid import DEFAULT_CELLS, DEFAULT_STRETCH
 
 FLOOR = 0.05          # permil (see the module doc)
 TOLERANCE = 0.01

@@ -15,11 +15,11 @@ import json
 import math
 
 import pytest
-from support import run_cli
-from test_default_grid import CASES, rock
+from support import INPUT, run_cli
+from test_default_grid import CASES, _sweep, rock
 
 from isosim.deck import load_deck, to_toml, validate
-from isosim.deck.grain_exchange import (
+from isosim.deck.grain_grid import (
     ACCURACY_CELLS,
     DEFAULT_CELLS,
     DEFAULT_STRETCH,
@@ -154,16 +154,6 @@ def test_sweep_over_end_temperature_runs_each_grid(tmp_path):
 
 
 # ------------------------------------------------------------------------ the promise
-def _sweep(deck, vary, out, sets=()):
-    args = ["sweep", deck, "--out", out, "--progress", "0"]
-    for v in vary:
-        args += ["--vary", v]
-    for s in sets:
-        args += ["--set", s]
-    run_cli(args, check=0)
-    return json.loads((out / "summary.json").read_text())["members"]
-
-
 #: the cells chosen for the Fig. 1 rock (Delta scale 3.0 permil: equilibrium 0.85, kinetic 2.2; every case here has it: only
 #: radii, rates and modal fractions differ, which the scale does not depend on)
 EXPECTED_CELLS = {1e-2: 33, 1e-3: 150}
@@ -209,3 +199,33 @@ def test_converge_refines_the_chosen_grid(tmp_path):
     for k, d in enumerate(study["decks"]):
         assert "accuracy_permil" not in d["grid"]
         assert d["grid"]["stretch"] == pytest.approx(chosen["stretch"] ** (1.0 / 2**k), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["xiong_fig1", "xiong_fig5", "xiong_fig6_37", "xiong_fig7"])
+def test_shipped_decks_within_the_accuracy(tmp_path, name):
+    """The shipped grain decks (cooling and reheating, one grain size and lognormal populations),
+    their own grid replaced by grid.accuracy_permil = 0.01, land within 0.01 permil of the grid
+    4x finer in the final Delta (the paper numbers stay on the decks' own grids)."""
+    from isosim.deck.load import read_toml
+    raw = read_toml(INPUT / f"{name}.toml")
+    raw["grid"] = {"accuracy_permil": 0.01}
+    f = tmp_path / "acc.toml"
+    f.write_text(to_toml(raw))
+    n = load_deck(f)["grid"]["cells"]
+    delta = {}
+    for label, sets in (("chosen", []),
+                        ("fine", [f"grid.cells={4 * n}", f"grid.stretch={default_stretch(n) ** 0.25!r}"])):
+        deck = f
+        if sets:
+            fine = copy.deepcopy(raw)
+            fine["grid"] = {}
+            deck = tmp_path / "fine.toml"
+            deck.write_text(to_toml(fine))
+        args = ["run", deck, "--out", tmp_path / label, "--progress", "0"]
+        for s in sets:
+            args += ["--set", s]
+        run_cli(args, check=0)
+        delta[label] = json.loads((tmp_path / label / "summary.json").read_text())["results"]["Delta_permil"]
+    err = abs(delta["chosen"] - delta["fine"])
+    print(f"{name}: {n} cells, Delta {delta['fine']:.6f} permil, |dDelta| {err:.2e} permil")
+    assert err <= 0.01, (name, n, err)

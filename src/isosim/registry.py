@@ -44,7 +44,7 @@ class ModelSpec:
         of such a directory: ``function(h5, summary) -> [(file name, Figure)]``.
     converge : dict
         The convergence study: ``cells``/``stretch`` (grid keys refined in space, None: no
-        grid), ``chooser`` (optional: a key that chooses the grid itself, removed from the levels
+        grid), ``chooser`` (a key that chooses the grid itself, or None, removed from the levels
         of a space study, which start from the grid it chose), ``compare`` (headline results
         compared), ``end_only`` (overrides that leave only the final output, so that fixed steps
         land on every output time).
@@ -100,7 +100,7 @@ MODELS = {spec.name: spec for spec in (
         problem="isosim.models.capsule:CapsuleProblem",
         recorder="isosim.models.capsule_output:CapsuleRecorder",
         figures={"run": "isosim.plot.capsule:capsule_run_figures"},
-        converge={"cells": "capsule.cells", "stretch": None,
+        converge={"cells": "capsule.cells", "stretch": None, "chooser": None,
                   "compare": ("Omega_permil_per_C_per_amu", "T0_C"),
                   "end_only": ("time.series_points=2", "time.output_h=[]")},
         studies=(),
@@ -114,7 +114,7 @@ MODELS = {spec.name: spec for spec in (
         figures={"run": "isosim.plot.chamber:chamber_figures", "sweep": "isosim.plot.chamber:chamber_figures",
                  "invert": "isosim.plot.studies:inversion_figures"},
         # not Tm_C, Ma0, Me, Mr: fixed by the end point and the energy balance
-        converge={"cells": None, "stretch": None,
+        converge={"cells": None, "stretch": None, "chooser": None,
                   "compare": ("Mm", "Mct", "Men", "Ma_star", "Ta_C", "Cm_ppm", "eps_m", "delta_m"),
                   "end_only": ("output.points=2",)},
         studies=("sweep", "invert"),

@@ -217,7 +217,9 @@ def describe_schema(table, prefix=""):
     for name, spec in table.fields.items():
         full = f"{prefix}{name}"
         if isinstance(spec, Field):
-            default = "required" if spec.required else f"default {describe(spec.default)}"
+            # None: whether it is needed, and its value if not given, depend on other keys (the doc says)
+            default = ("required" if spec.required else "no fixed default"
+                       if spec.default is None else f"default {describe(spec.default)}")
             lines.append(f"{full}: {spec.expectation()}; {default}")
             if spec.doc:
                 lines.append(f"    {spec.doc}")

@@ -133,7 +133,7 @@ def plan(deck_path, overrides, refine, levels, ratio=2.0, dt0=None, rtol=None, p
     decks = []
     for k, s in enumerate(sets):
         level_raw = copy.deepcopy(raw)
-        if space and study.get("chooser"):
+        if space and study["chooser"]:
             # the levels set the grid: refine the one the chooser picked (level 0 is it)
             table, _, key = study["chooser"].rpartition(".")
             if isinstance(level_raw.get(table), dict):
